@@ -1,0 +1,217 @@
+//! One connection's thread: handshake, hello, then read frames, enforce the frame
+//! rules and the rate, parse requests and pass them to the broker. Everything it
+//! writes goes through the connection's [`Outbound`], like the broker's frames.
+
+use std::io::{self, Read, Write};
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tungstenite::error::CapacityError;
+use tungstenite::protocol::WebSocketConfig;
+use tungstenite::{Error as WsError, Message, WebSocket};
+
+use super::outbound::{Frame, Outbound};
+use super::{Shared, Ticket, frame, handshake};
+use crate::broker::{Conn, Event};
+use crate::crypto;
+use crate::protocol::{self, Code, Refusal, close};
+use crate::ratelimit::{RateLimit, Verdict};
+
+/// How long a closing connection may take to answer our close frame.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
+/// Read chunk for frames; small because chat frames are small (bigger frames still
+/// arrive whole: the buffer grows to the frame, up to the message limit).
+const READ_BUFFER: usize = 2048;
+
+/// The socket as tungstenite sees it: reads come from the socket, writes (pongs,
+/// close replies, the handshake response) go through the outbound queue.
+struct Duplex {
+    read: TcpStream,
+    out: Arc<Outbound>,
+}
+
+impl Read for Duplex {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.read.read(buf)
+    }
+}
+
+impl Write for Duplex {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let f: Frame = buf.into();
+        self.out
+            .send(&f)
+            .map_err(|_| io::Error::other("outbound queue full"))?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// How the read loop ended: with a close frame of ours to send, or without.
+struct End(Option<(u16, &'static str)>);
+
+pub fn run(stream: TcpStream, ticket: Ticket) {
+    let shared = ticket.shared();
+    let limits = &shared.limits;
+    let _ = stream.set_nodelay(true);
+    let Ok(write_half) = stream.try_clone() else {
+        return;
+    };
+    let out = Arc::new(Outbound::new(
+        write_half,
+        limits.queue_frames,
+        shared.flusher.clone(),
+    ));
+    let socket = out.socket();
+    let config = WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(0)
+        .max_message_size(Some(limits.max_message_bytes))
+        .max_frame_size(Some(limits.max_message_bytes));
+    let deadline = Instant::now() + limits.handshake_timeout;
+    if socket
+        .set_read_timeout(Some(limits.handshake_timeout))
+        .is_err()
+    {
+        return;
+    }
+    let duplex = Duplex {
+        read: stream,
+        out: out.clone(),
+    };
+    let accepted = handshake::accept(duplex, &shared.origins, config, deadline, |left| {
+        socket.set_read_timeout(Some(left))
+    });
+    let Ok(mut ws) = accepted else {
+        linger(&out, socket);
+        return;
+    };
+
+    let conn = Arc::new(Conn {
+        id: ticket.id,
+        out: out.clone(),
+        nonce: crypto::random_bytes(),
+    });
+    let hello = protocol::hello(&crypto::b64u_encode(&conn.nonce));
+    let end = if out.send(&frame::text(&hello).into()).is_err() {
+        End(None)
+    } else {
+        read_loop(&mut ws, &conn, shared)
+    };
+    let _ = shared.broker.send(Event::Gone(conn.id));
+    if let End(Some((code, reason))) = end {
+        out.close(code, reason);
+    }
+    linger(&out, socket);
+}
+
+/// Waits briefly for the peer to read our last frames and hang up. Closing a socket
+/// with unread input would reset it and could destroy the close frame in flight.
+fn linger(out: &Outbound, socket: &TcpStream) {
+    if out.closing_since().is_some() {
+        let until = Instant::now() + CLOSE_GRACE;
+        let mut sink = [0u8; 512];
+        let mut reader = socket;
+        while let Some(left) = until.checked_duration_since(Instant::now()) {
+            if left.is_zero() || socket.set_read_timeout(Some(left)).is_err() {
+                break;
+            }
+            match reader.read(&mut sink) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    }
+    out.kill();
+}
+
+fn read_loop(ws: &mut WebSocket<Duplex>, conn: &Arc<Conn>, shared: &Shared) -> End {
+    let limits = &shared.limits;
+    let out = &conn.out;
+    let socket = out.socket();
+    let ping: Frame = frame::ping().into();
+    let mut rate = RateLimit::new(limits.rate, limits.burst, Instant::now());
+    let mut last_seen = Instant::now();
+    let mut next_ping = last_seen + limits.ping_interval;
+    // The timeout is only re-armed when it fires, not per frame: frames only push
+    // the deadlines later, so an early wake-up just re-computes them.
+    if socket.set_read_timeout(Some(limits.ping_interval)).is_err() {
+        return End(None);
+    }
+    loop {
+        match ws.read() {
+            Ok(Message::Text(text)) => {
+                let now = Instant::now();
+                last_seen = now;
+                let refusal = match rate.check(now) {
+                    Verdict::Accept => match protocol::parse_request(text.as_str()) {
+                        Ok(req) => {
+                            if shared
+                                .broker
+                                .send(Event::Request(conn.clone(), req))
+                                .is_err()
+                            {
+                                return End(Some((close::GOING_AWAY, "server shutting down")));
+                            }
+                            continue;
+                        }
+                        Err(r) => r,
+                    },
+                    Verdict::Drop => {
+                        Refusal::new(Code::RateLimited, "too many messages; this one was dropped")
+                    }
+                    Verdict::Close => return End(Some((close::POLICY, "too many messages"))),
+                };
+                if out
+                    .send(&frame::text(&protocol::error(&refusal)).into())
+                    .is_err()
+                {
+                    return End(None);
+                }
+            }
+            Ok(Message::Binary(_)) => return End(Some((close::UNSUPPORTED, "text frames only"))),
+            Ok(Message::Close(_)) => return End(None),
+            Ok(_) => last_seen = Instant::now(), // ping, pong
+            Err(WsError::Io(e))
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                let now = Instant::now();
+                if out.closing_since().is_some_and(|t| now - t >= CLOSE_GRACE) {
+                    return End(None);
+                }
+                if now - last_seen >= limits.idle_timeout {
+                    return End(Some((close::GOING_AWAY, "no pong")));
+                }
+                if now >= next_ping {
+                    if out.send(&ping).is_err() {
+                        return End(None);
+                    }
+                    next_ping = now + limits.ping_interval;
+                }
+                let wake = next_ping.min(last_seen + limits.idle_timeout);
+                let wait = wake
+                    .saturating_duration_since(now)
+                    .max(Duration::from_millis(10));
+                if socket.set_read_timeout(Some(wait)).is_err() {
+                    return End(None);
+                }
+            }
+            Err(WsError::Capacity(CapacityError::MessageTooLong { .. })) => {
+                let r = Refusal::new(Code::TooLarge, "message larger than the server accepts");
+                let _ = out.send(&frame::text(&protocol::error(&r)).into());
+                return End(Some((close::TOO_BIG, "message too big")));
+            }
+            Err(WsError::Utf8(_)) => return End(Some((close::BAD_UTF8, "invalid UTF-8"))),
+            Err(WsError::Protocol(_) | WsError::Capacity(_)) => {
+                return End(Some((close::PROTOCOL, "protocol error")));
+            }
+            Err(_) => return End(None),
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! The chat port: accept TCP connections, admit them under the connection caps, and
+//! give each admitted one its own small thread (see [`conn`]).
+
+pub mod conn;
+pub mod frame;
+pub mod handshake;
+pub mod outbound;
+
+use crossbeam_channel::Sender;
+use std::collections::HashMap;
+use std::io;
+use std::net::{IpAddr, TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::broker::Event;
+use crate::cli::Limits;
+use crate::stats::Stats;
+use handshake::OriginPolicy;
+use outbound::FlusherHandle;
+
+/// Stack of a connection thread: enough for the handshake and serde_json's deepest
+/// recursion, small enough that a Pi Zero holds hundreds (only touched pages count).
+const CONN_STACK: usize = 128 * 1024;
+
+/// Everything connection threads share: read-only settings and the ways out.
+pub struct Shared {
+    pub limits: Limits,
+    pub origins: OriginPolicy,
+    pub broker: Sender<Event>,
+    pub flusher: FlusherHandle,
+    pub stats: Arc<Stats>,
+    per_ip: Mutex<HashMap<IpAddr, usize>>,
+    next_id: AtomicU64,
+}
+
+impl Shared {
+    pub fn new(
+        limits: Limits,
+        origins: OriginPolicy,
+        broker: Sender<Event>,
+        flusher: FlusherHandle,
+        stats: Arc<Stats>,
+    ) -> Shared {
+        Shared {
+            limits,
+            origins,
+            broker,
+            flusher,
+            stats,
+            per_ip: Mutex::default(),
+            next_id: AtomicU64::new(1),
+        }
+    }
+}
+
+/// A place under the connection caps; given back when dropped.
+pub struct Ticket {
+    shared: Arc<Shared>,
+    ip: IpAddr,
+    pub id: u64,
+}
+
+impl Ticket {
+    fn take(shared: &Arc<Shared>, ip: IpAddr) -> Option<Ticket> {
+        let mut per_ip = shared.per_ip.lock().unwrap_or_else(|e| e.into_inner());
+        let mine = per_ip.get(&ip).copied().unwrap_or(0);
+        let total: usize = per_ip.values().sum();
+        if total >= shared.limits.max_connections || mine >= shared.limits.max_per_ip {
+            return None;
+        }
+        per_ip.insert(ip, mine + 1);
+        shared.stats.add_connection(1);
+        let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+        Some(Ticket {
+            shared: shared.clone(),
+            ip,
+            id,
+        })
+    }
+
+    pub fn shared(&self) -> &Shared {
+        &self.shared
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        let mut per_ip = self.shared.per_ip.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = per_ip.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                per_ip.remove(&self.ip);
+            }
+        }
+        self.shared.stats.add_connection(-1);
+    }
+}
+
+/// Runs the accept loop of one listener on its own thread.
+pub fn spawn_acceptor(listener: TcpListener, shared: Arc<Shared>) -> io::Result<()> {
+    std::thread::Builder::new()
+        .name("ws-accept".into())
+        .stack_size(64 * 1024)
+        .spawn(move || accept_loop(&listener, &shared))
+        .map(drop)
+}
+
+fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
+    loop {
+        match listener.accept() {
+            Ok((stream, peer)) => admit(stream, peer.ip().to_canonical(), shared),
+            // Out of descriptors or memory: back off instead of spinning.
+            Err(_) => std::thread::sleep(Duration::from_millis(50)),
+        }
+    }
+}
+
+fn admit(stream: TcpStream, ip: IpAddr, shared: &Arc<Shared>) {
+    let Some(ticket) = Ticket::take(shared, ip) else {
+        refuse_full(&stream);
+        return;
+    };
+    let spawned = std::thread::Builder::new()
+        .name("ws-conn".into())
+        .stack_size(CONN_STACK)
+        .spawn(move || conn::run(stream, ticket));
+    // A failed spawn drops the closure, and with it the stream and the ticket.
+    drop(spawned);
+}
+
+/// Over a cap: answer with a plain 503 from the accept thread (no thread is spent on
+/// a refused client) and hang up.
+fn refuse_full(stream: &TcpStream) {
+    const REPLY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n\
+Content-Length: 12\r\nConnection: close\r\n\r\nserver_full\n";
+    // SAFETY: REPLY is a valid buffer; MSG_DONTWAIT keeps the accept loop from blocking.
+    unsafe {
+        libc::send(
+            stream.as_raw_fd(),
+            REPLY.as_ptr().cast(),
+            REPLY.len(),
+            libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+        );
+    }
+}
