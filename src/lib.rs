@@ -6,6 +6,7 @@
 
 pub mod broker;
 pub mod cli;
+pub mod client;
 pub mod crypto;
 pub mod http;
 pub mod net;

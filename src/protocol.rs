@@ -173,9 +173,43 @@ fn body_field(obj: &Map<String, Value>) -> Result<String, Refusal> {
     body_value(obj.get("body").unwrap_or(&Value::Null))
 }
 
+/// Requests are flat objects; anything nested deeper is refused before parsing, so
+/// a frame of 60,000 brackets cannot exhaust a small connection-thread stack.
+const MAX_NESTING: usize = 2;
+
+fn nests_too_deeply(text: &str) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for b in text.bytes() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
 /// Parses one text frame. Every field's form is checked here, before any room is
 /// looked at, so the answer to a malformed field never depends on server state.
 pub fn parse_request(text: &str) -> Result<Request, Refusal> {
+    if nests_too_deeply(text) {
+        return Err(Refusal::new(Code::BadJson, "frame nests too deeply"));
+    }
     let value: Value = serde_json::from_str(text)
         .map_err(|_| Refusal::new(Code::BadJson, "frame is not valid JSON"))?;
     let Value::Object(obj) = value else {
@@ -412,6 +446,13 @@ mod tests {
             Code::BadAlias
         );
         assert_eq!(code_of(r#"{"t":"exit","body":7}"#), Code::BadField);
+        assert_eq!(code_of(&"[".repeat(100_000)), Code::BadJson);
+        assert_eq!(code_of(r#"{"t":"msg","body":{"a":[1]}}"#), Code::BadJson);
+        // Brackets inside strings are text, not nesting.
+        assert_eq!(
+            code_of(r#"{"t":"msg","body":"[[[[\"{{{{"}"#),
+            Code::BadField
+        );
     }
 
     #[test]

@@ -1,0 +1,360 @@
+//! A blocking protocol-v1 client: connect, prove or create, send sealed envelopes,
+//! and read the server's frames as typed events with bodies already opened.
+//! Used by the terminal client, the integration tests and the benchmark.
+
+use serde_json::Value;
+use std::io;
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::Duration;
+use tungstenite::protocol::WebSocketConfig;
+use tungstenite::{Message, WebSocket};
+
+use crate::crypto::{self, Header, Kind, OpenError, RoomKeys};
+
+/// Why a client operation failed.
+#[derive(Debug)]
+pub enum ClientError {
+    /// The server could not be reached or the socket failed.
+    Io(io::Error),
+    /// The WebSocket layer failed (handshake refused, protocol violation).
+    WebSocket(tungstenite::Error),
+    /// The server sent something that is not protocol v1.
+    Protocol(String),
+    /// The server refused a request: `{"t":"error"}`.
+    Refused { code: String, message: String },
+    /// The server closed the connection with this code.
+    Closed(Option<u16>),
+}
+
+impl std::fmt::Display for ClientError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClientError::Io(e) => write!(f, "cannot reach the server: {e}"),
+            ClientError::WebSocket(e) => write!(f, "WebSocket error: {e}"),
+            ClientError::Protocol(what) => write!(f, "protocol error: {what}"),
+            ClientError::Refused { code, message } => write!(f, "refused ({code}): {message}"),
+            ClientError::Closed(Some(code)) => {
+                write!(f, "connection closed by the server (code {code})")
+            }
+            ClientError::Closed(None) => f.write_str("connection closed by the server"),
+        }
+    }
+}
+
+impl std::error::Error for ClientError {}
+
+impl From<io::Error> for ClientError {
+    fn from(e: io::Error) -> Self {
+        ClientError::Io(e)
+    }
+}
+
+impl From<tungstenite::Error> for ClientError {
+    fn from(e: tungstenite::Error) -> Self {
+        match e {
+            tungstenite::Error::Io(io) => ClientError::Io(io),
+            tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed => {
+                ClientError::Closed(None)
+            }
+            other => ClientError::WebSocket(other),
+        }
+    }
+}
+
+/// A server frame, decoded; `text` fields are already opened with the room keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    Welcome {
+        room: String,
+        alias: String,
+        members: Vec<String>,
+        created: bool,
+        creator: String,
+    },
+    Joined {
+        alias: String,
+    },
+    /// `farewell` is the opened `exit` body, if the member left one.
+    Left {
+        alias: String,
+        reason: String,
+        farewell: Option<Result<String, String>>,
+    },
+    /// A `msg` (`to` = None) or a `purr`. `text` is Err with a reason when the tag fails.
+    Message {
+        from: String,
+        to: Option<String>,
+        text: Result<String, String>,
+        ts: u64,
+        seq: u64,
+    },
+    Kicked {
+        alias: String,
+        by: String,
+    },
+    Purged {
+        by: Option<String>,
+    },
+    Error {
+        code: String,
+        message: String,
+    },
+    Closed {
+        code: Option<u16>,
+        reason: String,
+    },
+    /// A frame type this client does not know (a newer server's extension).
+    Other(Value),
+}
+
+/// A connection that has received `hello` but is not in a room yet.
+pub struct Client {
+    ws: WebSocket<TcpStream>,
+    nonce: Vec<u8>,
+}
+
+/// A client inside a room, holding the room's keys.
+pub struct Session {
+    ws: WebSocket<TcpStream>,
+    pub room: String,
+    pub alias: String,
+    keys: RoomKeys,
+}
+
+fn str_of(v: &Value, key: &str) -> String {
+    v[key].as_str().unwrap_or_default().to_owned()
+}
+
+fn read_json(ws: &mut WebSocket<TcpStream>) -> Result<Value, ClientError> {
+    loop {
+        match ws.read()? {
+            Message::Text(t) => {
+                return serde_json::from_str(t.as_str())
+                    .map_err(|e| ClientError::Protocol(format!("server sent invalid JSON: {e}")));
+            }
+            Message::Close(frame) => {
+                return Err(ClientError::Closed(frame.map(|f| u16::from(f.code))));
+            }
+            _ => {}
+        }
+    }
+}
+
+fn send_json(ws: &mut WebSocket<TcpStream>, v: &Value) -> Result<(), ClientError> {
+    ws.send(Message::text(v.to_string()))?;
+    Ok(())
+}
+
+impl Client {
+    /// Connects to `host:port` (the chat port) and reads `hello`.
+    pub fn connect(addr: &str, timeout: Duration) -> Result<Client, ClientError> {
+        let sock = addr
+            .to_socket_addrs()?
+            .next()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address for host"))?;
+        let stream = TcpStream::connect_timeout(&sock, timeout)?;
+        stream.set_nodelay(true)?;
+        stream.set_read_timeout(Some(timeout))?;
+        let url = format!("ws://{sock}/ws");
+        let config = WebSocketConfig::default()
+            .read_buffer_size(4096)
+            .write_buffer_size(0);
+        let (mut ws, _) =
+            tungstenite::client::client_with_config(url.as_str(), stream, Some(config)).map_err(
+                |e| match e {
+                    tungstenite::HandshakeError::Failure(e) => ClientError::from(e),
+                    tungstenite::HandshakeError::Interrupted(_) => ClientError::Io(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "handshake timed out",
+                    )),
+                },
+            )?;
+        ws.get_mut().set_read_timeout(None)?;
+        let hello = read_json(&mut ws)?;
+        if hello["t"] != "hello" || hello["v"] != 1 {
+            return Err(ClientError::Protocol(format!(
+                "expected hello v1, got {hello}"
+            )));
+        }
+        let nonce = hello["nonce"]
+            .as_str()
+            .and_then(crypto::b64u_decode)
+            .ok_or_else(|| ClientError::Protocol("hello without a valid nonce".into()))?;
+        Ok(Client { ws, nonce })
+    }
+
+    /// Joins `room` with a proof; if the room does not exist and `create` is set,
+    /// creates it. Returns the session and its `welcome` event.
+    pub fn enter(
+        mut self,
+        room: &str,
+        alias: &str,
+        keys: RoomKeys,
+        create: bool,
+    ) -> Result<(Session, Event), ClientError> {
+        let proof = crypto::join_proof(&keys.k_auth, &self.nonce, room, alias);
+        let join = serde_json::json!({"t":"join","room":room,"alias":alias,"proof":crypto::b64u_encode(&proof)});
+        send_json(&mut self.ws, &join)?;
+        let mut reply = read_json(&mut self.ws)?;
+        if create && reply["t"] == "error" && reply["code"] == "no_room" {
+            let auth = crypto::b64u_encode(&keys.k_auth);
+            let msg = serde_json::json!({"t":"create","room":room,"alias":alias,"auth":auth});
+            send_json(&mut self.ws, &msg)?;
+            reply = read_json(&mut self.ws)?;
+        }
+        if reply["t"] == "error" {
+            return Err(ClientError::Refused {
+                code: str_of(&reply, "code"),
+                message: str_of(&reply, "message"),
+            });
+        }
+        if reply["t"] != "welcome" {
+            return Err(ClientError::Protocol(format!(
+                "expected welcome, got {reply}"
+            )));
+        }
+        let session = Session {
+            ws: self.ws,
+            room: room.to_owned(),
+            alias: alias.to_owned(),
+            keys,
+        };
+        let welcome = session.decode(&reply);
+        Ok((session, welcome))
+    }
+
+    /// The raw socket, for tests that speak the protocol by hand.
+    pub fn into_websocket(self) -> WebSocket<TcpStream> {
+        self.ws
+    }
+}
+
+impl Session {
+    fn seal(&self, kind: Kind, to: &str, text: &str) -> String {
+        let h = Header {
+            room: &self.room,
+            kind,
+            from: &self.alias,
+            to,
+        };
+        crypto::seal(&self.keys, &h, text.as_bytes())
+    }
+
+    fn open(&self, kind: Kind, from: &str, to: &str, body: &str) -> Result<String, String> {
+        let h = Header {
+            room: &self.room,
+            kind,
+            from,
+            to,
+        };
+        crypto::open(&self.keys, &h, body).map_err(|e: OpenError| e.to_string())
+    }
+
+    pub fn say(&mut self, text: &str) -> Result<(), ClientError> {
+        let body = self.seal(Kind::Msg, "", text);
+        send_json(&mut self.ws, &serde_json::json!({"t":"msg","body":body}))
+    }
+
+    pub fn purr(&mut self, to: &str, text: &str) -> Result<(), ClientError> {
+        let body = self.seal(Kind::Purr, to, text);
+        send_json(
+            &mut self.ws,
+            &serde_json::json!({"t":"purr","to":to,"body":body}),
+        )
+    }
+
+    pub fn kick(&mut self, alias: &str) -> Result<(), ClientError> {
+        send_json(&mut self.ws, &serde_json::json!({"t":"kick","alias":alias}))
+    }
+
+    pub fn stop(&mut self) -> Result<(), ClientError> {
+        send_json(&mut self.ws, &serde_json::json!({"t":"stop"}))
+    }
+
+    /// Leaves the room, with an optional farewell the others can read.
+    pub fn exit(&mut self, farewell: Option<&str>) -> Result<(), ClientError> {
+        let msg = match farewell {
+            Some(text) => serde_json::json!({"t":"exit","body":self.seal(Kind::Exit, "", text)}),
+            None => serde_json::json!({"t":"exit"}),
+        };
+        send_json(&mut self.ws, &msg)
+    }
+
+    /// Sets how long [`Session::next_event`] waits (None: forever).
+    pub fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        self.ws.get_mut().set_read_timeout(timeout)
+    }
+
+    /// The next frame from the server, decoded. A close becomes `Event::Closed`.
+    pub fn next_event(&mut self) -> Result<Event, ClientError> {
+        loop {
+            match self.ws.read() {
+                Ok(Message::Text(t)) => {
+                    let v: Value = serde_json::from_str(t.as_str()).map_err(|e| {
+                        ClientError::Protocol(format!("server sent invalid JSON: {e}"))
+                    })?;
+                    return Ok(self.decode(&v));
+                }
+                Ok(Message::Close(frame)) => {
+                    let (code, reason) = frame.map_or((None, String::new()), |f| {
+                        (Some(u16::from(f.code)), f.reason.to_string())
+                    });
+                    return Ok(Event::Closed { code, reason });
+                }
+                Ok(_) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    fn decode(&self, v: &Value) -> Event {
+        let s = |k: &str| str_of(v, k);
+        match v["t"].as_str().unwrap_or_default() {
+            "welcome" => Event::Welcome {
+                room: s("room"),
+                alias: s("alias"),
+                members: v["members"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|m| m.as_str().map(String::from))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                created: v["created"].as_bool().unwrap_or(false),
+                creator: s("creator"),
+            },
+            "joined" => Event::Joined { alias: s("alias") },
+            "left" => Event::Left {
+                alias: s("alias"),
+                reason: s("reason"),
+                farewell: v["body"]
+                    .as_str()
+                    .map(|b| self.open(Kind::Exit, &s("alias"), "", b)),
+            },
+            t @ ("msg" | "purr") => {
+                let to = (t == "purr").then(|| s("to"));
+                let kind = if to.is_some() { Kind::Purr } else { Kind::Msg };
+                Event::Message {
+                    text: self.open(kind, &s("from"), to.as_deref().unwrap_or(""), &s("body")),
+                    from: s("from"),
+                    to,
+                    ts: v["ts"].as_u64().unwrap_or(0),
+                    seq: v["seq"].as_u64().unwrap_or(0),
+                }
+            }
+            "kicked" => Event::Kicked {
+                alias: s("alias"),
+                by: s("by"),
+            },
+            "purged" => Event::Purged {
+                by: v["by"].as_str().map(String::from),
+            },
+            "error" => Event::Error {
+                code: s("code"),
+                message: s("message"),
+            },
+            _ => Event::Other(v.clone()),
+        }
+    }
+}

@@ -1,0 +1,209 @@
+//! Test support: the real server binary on ephemeral loopback ports, and clients.
+#![allow(dead_code)] // each test binary uses a different part of this module
+
+use sanctuary::client::{Client, Event, Session};
+use sanctuary::crypto::{self, RoomKeys};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, ChildStderr, ChildStdout, Command, Stdio};
+use std::time::{Duration, Instant};
+use tungstenite::{Message, WebSocket};
+
+pub const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The `sanctuary` binary, running until dropped.
+pub struct Server {
+    child: Child,
+    pub http: SocketAddr,
+    pub ws: SocketAddr,
+    pub banner: String,
+    stdout: BufReader<ChildStdout>,
+    stderr: ChildStderr,
+}
+
+impl Server {
+    pub fn start(extra: &[&str]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sanctuary"))
+            .args(["--http-port", "0", "--ws-port", "0", "--bind", "127.0.0.1"])
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the sanctuary binary");
+        let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
+        let stderr = child.stderr.take().expect("piped stderr");
+        let mut banner = String::new();
+        let (mut http_port, mut ws_port) = (None, None);
+        while ws_port.is_none() {
+            let mut line = String::new();
+            if stdout.read_line(&mut line).expect("read banner") == 0 {
+                panic!("server exited during start-up; banner so far: {banner}");
+            }
+            if let Some(rest) = line.trim().strip_prefix("open http://127.0.0.1:") {
+                http_port = rest.trim_end_matches('/').parse::<u16>().ok();
+            }
+            if let Some(rest) = line.trim().strip_prefix("chat port ") {
+                ws_port = rest.parse::<u16>().ok();
+            }
+            banner.push_str(&line);
+        }
+        let ip = "127.0.0.1".parse().expect("ip");
+        Server {
+            http: SocketAddr::new(ip, http_port.expect("banner names the page URL")),
+            ws: SocketAddr::new(ip, ws_port.expect("banner names the chat port")),
+            banner,
+            child,
+            stdout,
+            stderr,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// A line of /proc/PID/status, e.g. "Threads".
+    pub fn status(&self, key: &str) -> u64 {
+        let text =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).expect("proc status");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{key}:")))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {key} in /proc status"))
+    }
+
+    pub fn threads(&self) -> u64 {
+        self.status("Threads")
+    }
+
+    /// Sends SIGTERM; returns the exit status and everything printed after the banner.
+    pub fn terminate(mut self) -> (std::process::ExitStatus, Duration, String, String) {
+        let started = Instant::now();
+        // SAFETY: plain kill(2) on our own child's pid.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let status = self.child.wait().expect("wait for server");
+        let took = started.elapsed();
+        let (mut out, mut err) = (String::new(), String::new());
+        self.stdout.read_to_string(&mut out).expect("read stdout");
+        self.stderr.read_to_string(&mut err).expect("read stderr");
+        (status, took, out, err)
+    }
+
+    pub fn connect(&self) -> Client {
+        Client::connect(&self.ws.to_string(), TIMEOUT).expect("connect and read hello")
+    }
+
+    /// A raw WebSocket after `hello` (returned too), for frames the client won't send.
+    pub fn raw(&self) -> (WebSocket<TcpStream>, serde_json::Value) {
+        let stream = TcpStream::connect(self.ws).expect("tcp connect");
+        stream.set_read_timeout(Some(TIMEOUT)).expect("timeout");
+        let (mut ws, _) =
+            tungstenite::client(format!("ws://{}/ws", self.ws), stream).expect("handshake");
+        let hello = read_json(&mut ws);
+        (ws, hello)
+    }
+
+    pub fn http_get(&self, path: &str) -> (u16, String, String) {
+        http_request(self.http, "GET", path)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One HTTP/1.0 request; returns (status, headers, body).
+pub fn http_request(addr: SocketAddr, method: &str, path: &str) -> (u16, String, String) {
+    let mut s = TcpStream::connect(addr).expect("connect http");
+    s.set_read_timeout(Some(TIMEOUT)).expect("timeout");
+    write!(s, "{method} {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").expect("send request");
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).expect("read response");
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .expect("status code");
+    (status, head.to_owned(), body.to_owned())
+}
+
+pub fn read_json(ws: &mut WebSocket<TcpStream>) -> serde_json::Value {
+    loop {
+        match ws.read().expect("read frame") {
+            Message::Text(t) => {
+                return serde_json::from_str(t.as_str()).expect("server sends JSON");
+            }
+            Message::Close(f) => panic!("closed: {f:?}"),
+            _ => {}
+        }
+    }
+}
+
+/// Reads until the server closes; returns its close code.
+pub fn close_code(ws: &mut WebSocket<TcpStream>) -> Option<u16> {
+    loop {
+        match ws.read() {
+            Ok(Message::Close(f)) => return f.map(|f| u16::from(f.code)),
+            Ok(_) => {}
+            Err(e) => panic!("no close frame: {e}"),
+        }
+    }
+}
+
+pub fn new_room() -> String {
+    crypto::b64u_encode(&crypto::random_bytes::<16>())
+}
+
+/// Room keys without PBKDF2 (tests do not need a passphrase).
+pub fn new_keys() -> RoomKeys {
+    RoomKeys::from_master(&crypto::random_bytes())
+}
+
+/// Creates or joins `room` as `alias`; panics on refusal.
+pub fn enter(srv: &Server, room: &str, alias: &str, keys: &RoomKeys) -> (Session, Event) {
+    let (mut s, welcome) = srv
+        .connect()
+        .enter(room, alias, keys.clone(), true)
+        .expect("enter room");
+    s.set_read_timeout(Some(TIMEOUT)).expect("timeout");
+    (s, welcome)
+}
+
+/// Next event that is not a `joined` (joins of others are noise for most tests).
+pub fn next(s: &mut Session) -> Event {
+    loop {
+        match s.next_event().expect("event") {
+            Event::Joined { .. } => {}
+            e => return e,
+        }
+    }
+}
+
+/// Reads events until one matches; panics on timeout or close.
+pub fn wait_for(s: &mut Session, what: &str, pred: impl Fn(&Event) -> bool) -> Event {
+    loop {
+        let e = s
+            .next_event()
+            .unwrap_or_else(|err| panic!("waiting for {what}: {err}"));
+        if pred(&e) {
+            return e;
+        }
+        if let Event::Closed { .. } = e {
+            panic!("closed while waiting for {what}");
+        }
+    }
+}
+
+pub fn text_of(e: &Event) -> Option<&str> {
+    match e {
+        Event::Message { text: Ok(t), .. } => Some(t),
+        _ => None,
+    }
+}

@@ -1,0 +1,499 @@
+//! Every row of PROTOCOL.md sections 5-7, driven by real WebSocket clients against
+//! the real server binary on loopback.
+
+mod common;
+
+use common::*;
+use sanctuary::client::{ClientError, Event};
+use sanctuary::crypto;
+use serde_json::json;
+use tungstenite::Message;
+
+#[test]
+fn no_room_then_create_then_join_with_a_proof() {
+    let srv = Server::start(&[]);
+    let (room, keys) = (new_room(), new_keys());
+    let (mut a, welcome) = enter(&srv, &room, "alice", &keys);
+    assert!(
+        matches!(&welcome, Event::Welcome { created: true, members, creator, .. }
+        if members == &["alice"] && creator == "alice")
+    );
+
+    let (_b, welcome) = enter(&srv, &room, "bob", &keys);
+    assert!(
+        matches!(&welcome, Event::Welcome { created: false, members, .. } if members == &["alice", "bob"])
+    );
+    assert_eq!(
+        a.next_event().expect("event"),
+        Event::Joined {
+            alias: "bob".into()
+        }
+    );
+}
+
+#[test]
+fn join_of_a_missing_room_is_no_room_and_the_connection_stays_open() {
+    let srv = Server::start(&[]);
+    let (mut ws, hello) = srv.raw();
+    assert_eq!(hello["v"], 1);
+    let nonce = crypto::b64u_decode(hello["nonce"].as_str().expect("nonce")).expect("b64u");
+    assert_eq!(nonce.len(), 32);
+    let (room, keys) = (new_room(), new_keys());
+    let proof = crypto::b64u_encode(&crypto::join_proof(&keys.k_auth, &nonce, &room, "al"));
+    ws.send(Message::text(
+        json!({"t":"join","room":room,"alias":"al","proof":proof}).to_string(),
+    ))
+    .expect("send");
+    assert_eq!(read_json(&mut ws)["code"], "no_room");
+    let auth = crypto::b64u_encode(&keys.k_auth);
+    ws.send(Message::text(
+        json!({"t":"create","room":room,"alias":"al","auth":auth}).to_string(),
+    ))
+    .expect("send");
+    assert_eq!(read_json(&mut ws)["t"], "welcome");
+}
+
+#[test]
+fn wrong_proof_is_refused_and_closed_with_4003() {
+    let srv = Server::start(&[]);
+    let room = new_room();
+    let (_a, _) = enter(&srv, &room, "alice", &new_keys());
+    let err = srv
+        .connect()
+        .enter(&room, "mallory", new_keys(), false)
+        .err()
+        .expect("refused");
+    assert!(
+        matches!(err, ClientError::Refused { ref code, .. } if code == "bad_proof"),
+        "{err}"
+    );
+
+    // A create whose auth differs from the room's k_auth is a wrong proof too.
+    let (mut ws, _) = srv.raw();
+    let auth = crypto::b64u_encode(&new_keys().k_auth);
+    ws.send(Message::text(
+        json!({"t":"create","room":room,"alias":"m","auth":auth}).to_string(),
+    ))
+    .expect("send");
+    assert_eq!(read_json(&mut ws)["code"], "bad_proof");
+    assert_eq!(close_code(&mut ws), Some(4003));
+}
+
+#[test]
+fn create_of_an_existing_room_with_its_auth_is_a_join() {
+    let srv = Server::start(&[]);
+    let (room, keys) = (new_room(), new_keys());
+    let (_a, _) = enter(&srv, &room, "alice", &keys);
+    let (mut ws, _) = srv.raw();
+    let auth = crypto::b64u_encode(&keys.k_auth);
+    ws.send(Message::text(
+        json!({"t":"create","room":room,"alias":"bob","auth":auth}).to_string(),
+    ))
+    .expect("send");
+    let welcome = read_json(&mut ws);
+    assert_eq!(
+        (welcome["t"].as_str(), welcome["created"].as_bool()),
+        (Some("welcome"), Some(false))
+    );
+}
+
+#[test]
+fn alias_is_taken_regardless_of_case() {
+    let srv = Server::start(&[]);
+    let (room, keys) = (new_room(), new_keys());
+    let (_a, _) = enter(&srv, &room, "Alice", &keys);
+    let err = srv
+        .connect()
+        .enter(&room, "aLiCe", keys, false)
+        .err()
+        .expect("refused");
+    assert!(
+        matches!(err, ClientError::Refused { ref code, .. } if code == "alias_taken"),
+        "{err}"
+    );
+}
+
+#[test]
+fn msg_reaches_every_member_sender_included_stamped_and_sequenced() {
+    let srv = Server::start(&[]);
+    let (room, keys) = (new_room(), new_keys());
+    let (mut a, _) = enter(&srv, &room, "alice", &keys);
+    let (mut b, _) = enter(&srv, &room, "bob", &keys);
+    a.say("hello <b>bob</b>").expect("send");
+    a.say("again").expect("send");
+    for s in [&mut a, &mut b] {
+        let first = next(s);
+        let second = next(s);
+        let (
+            Event::Message {
+                from,
+                to: None,
+                ts,
+                seq: s1,
+                ..
+            },
+            Event::Message { seq: s2, .. },
+        ) = (&first, &second)
+        else {
+            panic!("expected two msgs, got {first:?} {second:?}");
+        };
+        assert_eq!(from, "alice");
+        assert_eq!(text_of(&first), Some("hello <b>bob</b>"));
+        assert_eq!(text_of(&second), Some("again"));
+        assert_eq!(*s2, s1 + 1);
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_millis();
+        assert!(
+            u128::from(*ts).abs_diff(now_ms) < 60_000,
+            "ts is the server's clock in ms"
+        );
+    }
+}
+
+#[test]
+fn purr_reaches_target_and_sender_only_and_unknown_target_is_no_member() {
+    let srv = Server::start(&[]);
+    let (room, keys) = (new_room(), new_keys());
+    let (mut a, _) = enter(&srv, &room, "alice", &keys);
+    let (mut b, _) = enter(&srv, &room, "bob", &keys);
+    let (mut c, _) = enter(&srv, &room, "carol", &keys);
+    a.purr("bob", "secret").expect("send");
+    a.say("public").expect("send");
+    for s in [&mut a, &mut b] {
+        let e = next(s);
+        assert!(
+            matches!(&e, Event::Message { from, to: Some(to), .. } if from == "alice" && to == "bob"),
+            "{e:?}"
+        );
+        assert_eq!(text_of(&e), Some("secret"));
+    }
+    // Carol's first relayed frame is the public one: the whisper never reached her.
+    assert_eq!(text_of(&next(&mut c)), Some("public"));
+
+    a.purr("nobody", "x").expect("send");
+    let e = wait_for(&mut a, "error", |e| matches!(e, Event::Error { .. }));
+    assert!(matches!(e, Event::Error { ref code, .. } if code == "no_member"));
+}
+
+#[test]
+fn kick_tells_everyone_and_closes_the_target_with_4001() {
+    let srv = Server::start(&[]);
+    let (room, keys) = (new_room(), new_keys());
+    let (mut a, _) = enter(&srv, &room, "alice", &keys);
+    let (mut b, _) = enter(&srv, &room, "bob", &keys);
+    a.kick("alice").expect("send");
+    assert!(matches!(next(&mut a), Event::Error { ref code, .. } if code == "self_kick"));
+
+    a.kick("bob").expect("send");
+    let kicked = Event::Kicked {
+        alias: "bob".into(),
+        by: "alice".into(),
+    };
+    assert_eq!(next(&mut a), kicked);
+    assert_eq!(next(&mut b), kicked);
+    assert!(matches!(
+        next(&mut b),
+        Event::Closed {
+            code: Some(4001),
+            ..
+        }
+    ));
+    // Bob is gone: his alias is free again.
+    let (_b2, _) = enter(&srv, &room, "bob", &keys);
+}
+
+#[test]
+fn stop_purges_closes_all_with_4002_and_forgets_the_room() {
+    let srv = Server::start(&[]);
+    let (room, keys) = (new_room(), new_keys());
+    let (mut a, _) = enter(&srv, &room, "alice", &keys);
+    let (mut b, _) = enter(&srv, &room, "bob", &keys);
+    b.stop().expect("send");
+    for s in [&mut a, &mut b] {
+        assert_eq!(
+            next(s),
+            Event::Purged {
+                by: Some("bob".into())
+            }
+        );
+        assert!(matches!(
+            next(s),
+            Event::Closed {
+                code: Some(4002),
+                ..
+            }
+        ));
+    }
+    let err = srv
+        .connect()
+        .enter(&room, "alice", keys, false)
+        .err()
+        .expect("room is gone");
+    assert!(
+        matches!(err, ClientError::Refused { ref code, .. } if code == "no_room"),
+        "{err}"
+    );
+}
+
+#[test]
+fn exit_sends_the_farewell_to_the_others_and_closes_with_1000() {
+    let srv = Server::start(&[]);
+    let (room, keys) = (new_room(), new_keys());
+    let (mut a, _) = enter(&srv, &room, "alice", &keys);
+    let (mut b, _) = enter(&srv, &room, "bob", &keys);
+    b.exit(Some("bye <i>all</i>")).expect("send");
+    assert!(matches!(
+        next(&mut b),
+        Event::Closed {
+            code: Some(1000),
+            ..
+        }
+    ));
+    let e = next(&mut a);
+    assert_eq!(
+        e,
+        Event::Left {
+            alias: "bob".into(),
+            reason: "exit".into(),
+            farewell: Some(Ok("bye <i>all</i>".into()))
+        }
+    );
+    a.exit(None).expect("send");
+    assert!(matches!(
+        next(&mut a),
+        Event::Closed {
+            code: Some(1000),
+            ..
+        }
+    ));
+}
+
+#[test]
+fn a_dropped_connection_is_announced_as_gone() {
+    let srv = Server::start(&[]);
+    let (room, keys) = (new_room(), new_keys());
+    let (mut a, _) = enter(&srv, &room, "alice", &keys);
+    let (b, _) = enter(&srv, &room, "bob", &keys);
+    drop(b);
+    assert_eq!(
+        next(&mut a),
+        Event::Left {
+            alias: "bob".into(),
+            reason: "gone".into(),
+            farewell: None
+        }
+    );
+}
+
+#[test]
+fn the_room_is_forgotten_when_its_last_member_leaves() {
+    let srv = Server::start(&[]);
+    let (room, keys) = (new_room(), new_keys());
+    let (a, _) = enter(&srv, &room, "alice", &keys);
+    let (mut b, _) = enter(&srv, &room, "bob", &keys);
+    drop(a);
+    let _ = next(&mut b);
+    b.exit(None).expect("send");
+    assert!(matches!(next(&mut b), Event::Closed { .. }));
+    let err = srv
+        .connect()
+        .enter(&room, "carol", keys, false)
+        .err()
+        .expect("forgotten");
+    assert!(
+        matches!(err, ClientError::Refused { ref code, .. } if code == "no_room"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_socket_that_never_joined_receives_nothing_from_any_room() {
+    let srv = Server::start(&["--ping-interval", "60"]);
+    let (room, keys) = (new_room(), new_keys());
+    let (mut lurker, _) = srv.raw();
+    let (mut a, _) = enter(&srv, &room, "alice", &keys);
+    let (_b, _) = enter(&srv, &room, "bob", &keys);
+    a.say("hi").expect("send");
+    a.purr("bob", "psst").expect("send");
+    a.kick("bob").expect("send");
+    a.stop().expect("send");
+    assert!(matches!(
+        wait_for(&mut a, "close", |e| matches!(e, Event::Closed { .. })),
+        Event::Closed { .. }
+    ));
+    lurker
+        .get_mut()
+        .set_read_timeout(Some(std::time::Duration::from_millis(500)))
+        .expect("timeout");
+    match lurker.read() {
+        Err(tungstenite::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+        other => panic!("the lurker received {other:?}"),
+    }
+}
+
+fn refusal(ws: &mut tungstenite::WebSocket<std::net::TcpStream>, frame: &str) -> String {
+    ws.send(Message::text(frame)).expect("send");
+    let reply = read_json(ws);
+    assert_eq!(reply["t"], "error", "{frame} -> {reply}");
+    assert!(
+        reply["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "errors explain themselves"
+    );
+    reply["code"].as_str().expect("code").to_owned()
+}
+
+#[test]
+fn malformed_fields_get_their_codes_whether_or_not_the_room_exists() {
+    let srv = Server::start(&[]);
+    let (room, keys) = (new_room(), new_keys());
+    let (_a, _) = enter(&srv, &room, "alice", &keys);
+    let (mut ws, _) = srv.raw();
+    let key = crypto::b64u_encode(&[0u8; 32]);
+    let cases = [
+        ("{not json", "bad_json"),
+        ("[1]", "bad_json"),
+        (r#"{"t":"fly"}"#, "bad_type"),
+        (r#"{"room":"x"}"#, "bad_type"),
+        (
+            &json!({"t":"join","room":"short","alias":"a","proof":key}).to_string(),
+            "bad_room",
+        ),
+        (
+            &json!({"t":"join","room":room,"alias":"a b","proof":key}).to_string(),
+            "bad_alias",
+        ),
+        (
+            &json!({"t":"join","room":room,"alias":"x".repeat(25),"proof":key}).to_string(),
+            "bad_alias",
+        ),
+        (
+            &json!({"t":"join","room":room,"alias":"ok","proof":"AAAA"}).to_string(),
+            "bad_field",
+        ),
+        (
+            &json!({"t":"create","room":new_room(),"alias":"ok"}).to_string(),
+            "bad_field",
+        ),
+        (r#"{"t":"msg"}"#, "bad_field"),
+        (r#"{"t":"msg","body":""}"#, "bad_field"),
+        (
+            &json!({"t":"msg","body":crypto::b64u_encode(&[1u8; 48])}).to_string(),
+            "bad_field",
+        ),
+        (
+            &json!({"t":"msg","body":crypto::b64u_encode(&[2u8; 64])}).to_string(),
+            "bad_field",
+        ),
+        (
+            &json!({"t":"msg","body":"!!!!".repeat(20)}).to_string(),
+            "bad_field",
+        ),
+        (
+            &json!({"t":"msg","body":crypto::b64u_encode(&[1u8; 64])}).to_string(),
+            "not_joined",
+        ),
+        (r#"{"t":"stop"}"#, "not_joined"),
+        (r#"{"t":"kick","alias":"alice"}"#, "not_joined"),
+    ];
+    for (frame, code) in cases {
+        assert_eq!(refusal(&mut ws, frame), code, "{frame}");
+    }
+}
+
+#[test]
+fn joining_twice_is_already_joined() {
+    let srv = Server::start(&[]);
+    let (room, keys) = (new_room(), new_keys());
+    let (_a, _) = enter(&srv, &room, "alice", &keys);
+    let (mut ws, _) = srv.raw();
+    let auth = crypto::b64u_encode(&keys.k_auth);
+    let create = json!({"t":"create","room":room,"alias":"bob","auth":auth}).to_string();
+    ws.send(Message::text(create.clone())).expect("send");
+    assert_eq!(read_json(&mut ws)["t"], "welcome");
+    ws.send(Message::text(create)).expect("send");
+    let code = read_json(&mut ws)["code"]
+        .as_str()
+        .expect("code")
+        .to_owned();
+    assert_eq!(code, "already_joined");
+}
+
+#[test]
+fn full_rooms_and_a_full_server_refuse_politely() {
+    let srv = Server::start(&["--max-members", "2", "--max-rooms", "1"]);
+    let (room, keys) = (new_room(), new_keys());
+    let (_a, _) = enter(&srv, &room, "alice", &keys);
+    let (_b, _) = enter(&srv, &room, "bob", &keys);
+    let err = srv
+        .connect()
+        .enter(&room, "carol", keys, false)
+        .err()
+        .expect("full");
+    assert!(
+        matches!(err, ClientError::Refused { ref code, .. } if code == "room_full"),
+        "{err}"
+    );
+    let err = srv
+        .connect()
+        .enter(&new_room(), "dave", new_keys(), true)
+        .err()
+        .expect("full");
+    assert!(
+        matches!(err, ClientError::Refused { ref code, .. } if code == "server_full"),
+        "{err}"
+    );
+}
+
+#[test]
+fn over_the_rate_messages_are_dropped_with_rate_limited_and_the_connection_kept() {
+    let srv = Server::start(&["--rate", "5", "--burst", "5"]);
+    let (room, keys) = (new_room(), new_keys());
+    let (mut a, _) = enter(&srv, &room, "alice", &keys);
+    for i in 0..8 {
+        a.say(&format!("m{i}")).expect("send");
+    }
+    let (mut relayed, mut limited) = (0, 0);
+    while relayed + limited < 8 {
+        match next(&mut a) {
+            Event::Message { .. } => relayed += 1,
+            Event::Error { code, .. } if code == "rate_limited" => limited += 1,
+            e => panic!("unexpected {e:?}"),
+        }
+    }
+    // The join counted against the burst too.
+    assert!(
+        relayed >= 3 && limited >= 1,
+        "relayed {relayed}, limited {limited}"
+    );
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    a.say("after").expect("send");
+    assert_eq!(text_of(&next(&mut a)), Some("after"));
+}
+
+#[test]
+fn sustained_flooding_is_closed_with_1008() {
+    let srv = Server::start(&["--rate", "2", "--burst", "2"]);
+    let (mut ws, _) = srv.raw();
+    for _ in 0..200 {
+        if ws.send(Message::text("{}")).is_err() {
+            break;
+        }
+    }
+    assert_eq!(close_code(&mut ws), Some(1008));
+}
+
+#[test]
+fn moderation_creator_lets_only_the_creator_kick_and_stop() {
+    let srv = Server::start(&["--moderation", "creator"]);
+    let (room, keys) = (new_room(), new_keys());
+    let (mut a, _) = enter(&srv, &room, "alice", &keys);
+    let (mut b, _) = enter(&srv, &room, "bob", &keys);
+    b.kick("alice").expect("send");
+    assert!(matches!(next(&mut b), Event::Error { ref code, .. } if code == "not_allowed"));
+    b.stop().expect("send");
+    assert!(matches!(next(&mut b), Event::Error { ref code, .. } if code == "not_allowed"));
+    a.kick("bob").expect("send");
+    assert!(matches!(next(&mut a), Event::Kicked { .. }));
+}
