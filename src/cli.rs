@@ -14,6 +14,15 @@ use std::time::Duration;
 pub struct Cli {
     #[command(flatten)]
     pub serve: ServeArgs,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum Command {
+    /// Join a room from the terminal
+    Join(crate::term::JoinArgs),
 }
 
 /// Who may use `kick` and `stop` in a room.

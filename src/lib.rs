@@ -13,6 +13,7 @@ pub mod net;
 pub mod protocol;
 pub mod ratelimit;
 pub mod stats;
+pub mod term;
 pub mod ws;
 
 use crossbeam_channel::Sender;

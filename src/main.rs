@@ -2,7 +2,7 @@
 //! SIGINT/SIGTERM to purge every room and exit.
 
 use clap::Parser;
-use sanctuary::cli::Cli;
+use sanctuary::cli::{Cli, Command};
 use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -29,6 +29,10 @@ fn wait_for_signal(set: &libc::sigset_t) {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The terminal client handles its own signals; it must not inherit the server's.
+    if let Some(Command::Join(args)) = cli.command {
+        return sanctuary::term::run(args);
+    }
     let signals = block_signals();
     let running = match sanctuary::start(&cli.serve) {
         Ok(r) => r,

@@ -1,0 +1,101 @@
+//! The HTTP port: embedded page and assets, config and health endpoints, status codes
+//! and the security headers on every response.
+
+mod common;
+
+use common::*;
+
+const SECURITY_HEADERS: [&str; 4] = [
+    "content-security-policy: default-src 'none'; script-src 'self'; style-src 'self';",
+    "x-content-type-options: nosniff",
+    "referrer-policy: no-referrer",
+    "cache-control: no-store",
+];
+
+fn assert_secure(head: &str) {
+    let head = head.to_ascii_lowercase();
+    for h in SECURITY_HEADERS {
+        assert!(head.contains(h), "missing {h} in\n{head}");
+    }
+    assert!(head.contains("frame-ancestors 'none'"));
+    assert!(!head.contains("unsafe-inline") && !head.contains("unsafe-eval"));
+}
+
+#[test]
+fn the_page_is_html_with_the_security_headers() {
+    let srv = Server::start(&[]);
+    let (status, head, body) = srv.http_get("/");
+    assert_eq!(status, 200);
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: text/html"),
+        "{head}"
+    );
+    assert!(
+        body.trim_start()
+            .to_ascii_lowercase()
+            .starts_with("<!doctype html>")
+    );
+    assert_secure(&head);
+    // No inline script: every <script> names a same-origin file.
+    for tag in body.split("<script").skip(1) {
+        let open = &tag[..tag.find('>').expect("tag closes")];
+        assert!(open.contains("src="), "inline script: <script{open}>");
+    }
+}
+
+#[test]
+fn every_embedded_asset_is_served_with_its_type_and_head_works() {
+    let srv = Server::start(&[]);
+    let (_, _, page) = srv.http_get("/");
+    let assets: Vec<&str> = page
+        .split("src=\"")
+        .chain(page.split("href=\""))
+        .skip(1)
+        .filter_map(|s| s.split('"').next())
+        .filter(|s| s.starts_with('/') || s.ends_with(".js") || s.ends_with(".css"))
+        .collect();
+    assert!(!assets.is_empty(), "the page links its assets");
+    for asset in assets {
+        let path = if asset.starts_with('/') {
+            asset.to_owned()
+        } else {
+            format!("/{asset}")
+        };
+        let (status, head, _) = srv.http_get(&path);
+        assert_eq!(status, 200, "{path}");
+        assert_secure(&head);
+    }
+    let (status, head, body) = http_request(srv.http, "HEAD", "/");
+    assert_eq!(status, 200);
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: text/html")
+    );
+    assert!(body.is_empty());
+}
+
+#[test]
+fn config_tells_the_page_the_chat_port() {
+    let srv = Server::start(&["--moderation", "creator"]);
+    let (status, head, body) = srv.http_get("/config.json");
+    assert_eq!(status, 200);
+    assert_secure(&head);
+    let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(v["ws_port"].as_u64(), Some(u64::from(srv.ws.port())));
+    assert_eq!(v["moderation"], "creator");
+}
+
+#[test]
+fn unknown_paths_are_404_and_other_methods_405_with_headers() {
+    let srv = Server::start(&[]);
+    let (status, head, _) = srv.http_get("/../../etc/passwd");
+    assert_eq!(status, 404);
+    assert_secure(&head);
+    let (status, head, _) = http_request(srv.http, "POST", "/");
+    assert_eq!(status, 405);
+    assert_secure(&head);
+    assert!(head.to_ascii_lowercase().contains("allow: get, head"));
+    let (status, _, _) = http_request(srv.http, "DELETE", "/healthz");
+    assert_eq!(status, 405);
+}
