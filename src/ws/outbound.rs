@@ -98,7 +98,25 @@ impl Outbound {
             st.queue.push_back(f.clone());
             return Ok(());
         }
+        // The common case: the socket takes the whole frame and nothing is queued.
+        let written = match send_nonblocking(self.stream.as_raw_fd(), f) {
+            Ok(n) if n == f.len() => return Ok(()),
+            Ok(n) => n,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                ) =>
+            {
+                0
+            }
+            Err(_) => {
+                self.fail(&mut st);
+                return Ok(());
+            }
+        };
         st.queue.push_back(f.clone());
+        st.head_written = written;
         self.write_queue(&mut st);
         Ok(())
     }
@@ -130,7 +148,10 @@ impl Outbound {
 
     /// Ends the connection now: queued frames are dropped and the reader wakes up.
     pub fn kill(&self) {
-        let mut st = self.lock();
+        self.fail(&mut self.lock());
+    }
+
+    fn fail(&self, st: &mut State) {
         st.dead = true;
         st.queue.clear();
         let _ = self.stream.shutdown(Shutdown::Both);
@@ -163,9 +184,7 @@ impl Outbound {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Progress::Blocked,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => {
-                    st.dead = true;
-                    st.queue.clear();
-                    let _ = self.stream.shutdown(Shutdown::Both);
+                    self.fail(st);
                     return Progress::Failed;
                 }
             }
