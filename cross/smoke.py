@@ -34,6 +34,7 @@ import hmac
 import http.client
 import json
 import os
+import re
 import signal
 import socket
 import struct
@@ -264,7 +265,7 @@ class WS:
         self.name = name
         self.timeout = timeout
         self.sock = socket.create_connection((host, port), timeout=timeout)
-        key = b64u(os.urandom(16)) + "=="
+        key = base64.b64encode(os.urandom(16)).decode("ascii")
         req = (
             "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n" % (path, host, port, key)
@@ -430,6 +431,21 @@ def scenario(host, http_port, ws_port):
     print("page and endpoints (http://%s:%d/)" % (host, http_port))
     status, ctype, body = http_get(host, http_port, "/")
     check(status == 200 and "text/html" in ctype and b"<html" in body.lower(), "GET / serves the page (%d bytes)" % len(body))
+    # Every same-server asset the page names (and the modules its scripts import) is served.
+    todo = ["/" + u.lstrip("/") for u in re.findall(r'(?:src|href)="(/?[A-Za-z0-9_./-]+)"', body.decode("utf-8", "replace"))]
+    done = set()
+    while todo:
+        path = todo.pop()
+        if path in done or path.startswith("//"):
+            continue
+        done.add(path)
+        status, _, asset = http_get(host, http_port, path)
+        assert status == 200, "GET %s (named by the page): %d" % (path, status)
+        if path.endswith(".js"):
+            base = path.rsplit("/", 1)[0]
+            for mod in re.findall(r'["\'](\./[A-Za-z0-9_./-]+\.js)["\']', asset.decode("utf-8", "replace")):
+                todo.append(base + "/" + mod[2:])
+    check(len(done) > 0, "GET of every asset the page uses: %d served (%s)" % (len(done), ", ".join(sorted(done))))
     status, _, body = http_get(host, http_port, "/config.json")
     cfg = json.loads(body)
     check(status == 200 and cfg.get("ws_port") == ws_port, "GET /config.json names ws_port %d" % ws_port)
@@ -531,6 +547,27 @@ def rss_kib(pid):
     return int(fields["VmRSS"].split()[0]), int(fields["VmHWM"].split()[0])
 
 
+def guest_rss_kib(pid, binary):
+    """Under qemu-arm (a 32-bit guest, guest_base 0 on a 64-bit host) the guest's own pages
+    are the mappings below 4 GiB: its binary, heap and thread stacks. Their RSS sum is a
+    closer idea of what the process needs on a Pi than qemu's RSS (which adds qemu itself,
+    its libraries and translated code). None when the layout is not that one."""
+    total, seen_binary, start = 0, False, None
+    try:
+        with open("/proc/%d/smaps" % pid) as f:
+            for line in f:
+                head = line.split()
+                if "-" in head[0] and len(head) >= 5 and ":" in head[3]:
+                    start = int(head[0].split("-")[0], 16)
+                    if start < 1 << 32 and len(head) >= 6 and os.path.realpath(head[5]) == os.path.realpath(binary):
+                        seen_binary = True
+                elif head[0] == "Rss:" and start is not None and start < 1 << 32:
+                    total += int(head[1])
+    except OSError:
+        return None
+    return total if seen_binary else None
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -567,7 +604,11 @@ def run_server(command, n_clients):
         wait_listening(proc, host, [http_port, ws_port], time.time() + 60)
         print("listening after %.1fs" % (time.time() - t0))
         time.sleep(1.0)
+        binary = command[-1]
         idle, _ = rss_kib(proc.pid)
+        # Only for a 32-bit guest under qemu-arm: see guest_rss_kib.
+        guest = os.path.basename(command[0]) == "qemu-arm"
+        guest_idle = guest_rss_kib(proc.pid, binary) if guest else None
         secrets = scenario(host, http_port, ws_port)
         clients = []
         if n_clients:
@@ -575,6 +616,7 @@ def run_server(command, n_clients):
             clients = crowd(host, ws_port, n_clients)
             time.sleep(0.5)
             loaded, peak = rss_kib(proc.pid)
+            guest_loaded = guest_rss_kib(proc.pid, binary) if guest else None
             check(True, "%d clients joined and each message reached all %d" % (n_clients, n_clients))
             secrets += [cl.alias for cl in clients]
             clients[0].ws.send({"t": "stop"})
@@ -599,11 +641,17 @@ def run_server(command, n_clients):
             print("---- server output ----\n" + output + "-----------------------")
     leaked = [s for s in secrets if s in output]
     check(not leaked, "the server wrote none of the room ids, secrets, aliases or texts (%d bytes of output)" % len(output))
-    print("RSS of the server process (%s): idle %d KiB" % (os.path.basename(command[0]), idle), end="")
+    line = "RSS of the server process (%s): idle %d KiB" % (os.path.basename(command[0]), idle)
     if n_clients:
-        print(", with %d clients %d KiB (peak %d KiB)" % (n_clients, loaded, peak))
-    else:
-        print()
+        line += ", with %d clients %d KiB (peak %d KiB)" % (n_clients, loaded, peak)
+    print(line)
+    if guest_idle is not None:
+        line = "RSS of the guest's own mappings (< 4 GiB): idle %d KiB" % guest_idle
+        if n_clients and guest_loaded is not None:
+            line += ", with %d clients %d KiB" % (n_clients, guest_loaded)
+        print(line)
+    if os.path.basename(command[0]).startswith("qemu"):
+        print("(under qemu-user these figures are only indicative of the RSS on a real Pi)")
 
 
 def main():

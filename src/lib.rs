@@ -40,8 +40,9 @@ fn local_addrs(listeners: &[std::net::TcpListener]) -> io::Result<Vec<SocketAddr
 /// Binds every port, then starts the broker, the flusher, HTTP and the acceptors.
 pub fn start(args: &ServeArgs) -> io::Result<Running> {
     let addrs = args.addresses();
-    let http_listeners = net::listen_all(&addrs, args.http_port)?;
-    let ws_listeners = net::listen_all(&addrs, args.ws_port)?;
+    let v6_optional = args.bind.is_empty() && !args.ipv6;
+    let http_listeners = net::listen_all(&addrs, args.http_port, v6_optional)?;
+    let ws_listeners = net::listen_all(&addrs, args.ws_port, v6_optional)?;
     let http_addrs = local_addrs(&http_listeners)?;
     let ws_addrs = local_addrs(&ws_listeners)?;
     let http_port = http_addrs[0].port();

@@ -59,7 +59,8 @@ pub fn body(raw: &str) -> String {
 
 /// Local wall-clock `HH:MM` of a time in milliseconds since the Unix epoch.
 pub fn hhmm(ms: u64) -> String {
-    let secs = libc::time_t::try_from(ms / 1000).unwrap_or(0);
+    // The type comes from localtime_r: naming `time_t` warns on musl, where it changes.
+    let secs = (ms / 1000).try_into().unwrap_or(0);
     // SAFETY: localtime_r writes only into `tm`, which is plain data.
     let mut tm: libc::tm = unsafe { std::mem::zeroed() };
     if unsafe { libc::localtime_r(&secs, &mut tm) }.is_null() {

@@ -1,0 +1,563 @@
+// app.js: the page's entry point: the start form (create, join by link, join by hand),
+// the room screen, commands typed in the composer, and tearing everything down when the
+// conversation ends. Nothing is written to any storage; the room lives in these
+// variables and on screen only.
+
+import { randomBytes, b64uEncode, wipeKeys } from './crypto.js';
+import { deriveRoomKeys } from './kdf.js';
+import { Session, wsUrl } from './session.js';
+import { ChatView } from './view.js';
+import { COMMANDS, parseLine, suggest } from './commands.js';
+import { InvitePanel, parseInvite, inviteLink, ROOM_RE, MIN_PASSPHRASE } from './invite.js';
+
+const $ = (id) => document.getElementById(id);
+const ALIAS_RE = /^[A-Za-z0-9_.-]{1,24}$/;
+const MAX_COMPOSER_PX = 180;
+
+let config = { ws_port: 9696, max_message_bytes: 65536, moderation: 'anyone' };
+let configError = false;
+const configReady = fetch('/config.json', { cache: 'no-store' })
+  .then((r) => (r.ok ? r.json() : Promise.reject(new Error(String(r.status)))))
+  .then((c) => { config = { ...config, ...c }; })
+  .catch(() => { configError = true; });
+
+let invited = null; // { room, secret } read from an invite link
+let session = null;
+let room = null; // { id, secret, self, creator, members: [] } while in a room
+let kickedBy = null;
+let busy = false;
+
+const view = new ChatView({
+  log: $('log'),
+  jump: $('jump'),
+  members: $('members'),
+  memberCount: $('member-count'),
+  onMemberClick: (name) => {
+    startWhisper(name);
+    setMembersOpen(false);
+  },
+});
+
+const invite = new InvitePanel({
+  panel: $('invite-panel'),
+  text: $('invite'),
+  copyButton: $('copy-invite'),
+  canvas: $('qr'),
+  zoom: $('qr-zoom'),
+  note: $('copy-note'),
+  hint: $('loopback-hint'),
+});
+
+// ------------------------------------------------------------------ screens
+
+function showScreen(name) {
+  for (const id of ['start', 'chat', 'ended']) $(id).hidden = id !== name;
+  $('room-tools').hidden = name !== 'chat';
+  document.body.dataset.screen = name;
+}
+
+function startError(text, field) {
+  $('start-error').textContent = text;
+  for (const id of ['alias', 'room', 'passphrase']) $(id).toggleAttribute('aria-invalid', id === field);
+  if (field) $(field).focus();
+}
+
+function setBusy(text) {
+  busy = Boolean(text);
+  $('start-form').classList.toggle('busy', busy);
+  $('start-form').setAttribute('aria-busy', String(busy));
+  $('enter').disabled = busy;
+  $('progress').textContent = text || '';
+  if (text) $('enter-label').textContent = text;
+  else updateEnterLabel();
+}
+
+function updateEnterLabel() {
+  $('enter-label').textContent = invited || $('room').value.trim() ? 'Join room' : 'Create room';
+}
+
+function setInvited(link) {
+  invited = link;
+  const on = Boolean(link);
+  $('invited').hidden = !on;
+  $('start-intro').hidden = on;
+  $('manual').hidden = on;
+  $('forget-invite').hidden = !on;
+  $('start-title').textContent = on ? 'Join a private room' : 'Start a private room';
+  updateEnterLabel();
+}
+
+// The secret must not linger in the address bar or in history.
+function readFragment() {
+  if (!location.hash || location.hash === '#') return;
+  const link = parseInvite(location.hash);
+  history.replaceState(null, '', location.pathname + location.search);
+  if (session || busy) return;
+  showScreen('start');
+  if (link) {
+    setInvited(link);
+    startError('');
+  } else {
+    startError('That invite link is incomplete. Ask for it again, or create a new room.');
+  }
+  $('alias').focus();
+}
+
+// ------------------------------------------------------------------ entering a room
+
+async function enter(event) {
+  event.preventDefault();
+  if (busy || session) return;
+  startError('');
+  const alias = $('alias').value.trim();
+  if (!ALIAS_RE.test(alias)) {
+    return startError('Your name needs 1 to 24 letters, digits, _ - or . (no spaces).', 'alias');
+  }
+  let target, mode, via = 'form';
+  if (invited) {
+    target = invited;
+    mode = 'join';
+    via = 'link';
+  } else {
+    const roomText = $('room').value.trim();
+    const pass = $('passphrase').value;
+    if (roomText) {
+      const link = roomText.includes('.') || roomText.includes('#') ? parseInvite(roomText) : null;
+      if (link) {
+        target = link;
+        via = 'link';
+      } else if (!ROOM_RE.test(roomText)) {
+        return startError('A room id is exactly 22 characters: letters, digits, - and _.', 'room');
+      } else if (pass.length < MIN_PASSPHRASE) {
+        return startError(`The passphrase needs at least ${MIN_PASSPHRASE} characters.`, 'passphrase');
+      } else {
+        target = { room: roomText, secret: pass };
+      }
+      mode = 'join';
+    } else {
+      if (pass && pass.length < MIN_PASSPHRASE) {
+        return startError(`The passphrase needs at least ${MIN_PASSPHRASE} characters, or leave it empty for a random secret.`, 'passphrase');
+      }
+      target = { room: b64uEncode(randomBytes(16)), secret: pass || b64uEncode(randomBytes(16)) };
+      mode = 'create';
+    }
+  }
+
+  setBusy('Deriving key…');
+  let derived;
+  try {
+    [derived] = await Promise.all([deriveRoomKeys(target.room, target.secret), configReady]);
+  } catch {
+    setBusy('');
+    return startError('Could not derive the room key in this browser.');
+  }
+  if (configError) {
+    wipeKeys(derived.keys);
+    setBusy('');
+    return startError('Cannot reach the Sanctuary server. Is it still running?');
+  }
+  setBusy('Connecting…');
+  openSession({ ...target, alias, keys: derived.keys, mode, via });
+}
+
+function openSession({ room: id, secret, alias, keys, mode, via }) {
+  kickedBy = null;
+  const s = new Session({ url: wsUrl(location, config.ws_port), room: id, alias, keys, mode, maxBytes: config.max_message_bytes });
+  session = s;
+  const on = (type, fn) => s.addEventListener(type, (e) => { if (session === s) fn(e.detail); });
+
+  on('welcome', (d) => {
+    room = { id, secret, self: s.alias, creator: d.creator, members: [...d.members] };
+    $('room').value = '';
+    $('passphrase').value = '';
+    setBusy('');
+    showScreen('chat');
+    view.setMembers(room.members, room.self, room.creator);
+    $('member-count-bar').textContent = String(room.members.length);
+    invite.show(inviteLink(location, id, secret), location.hostname);
+    const others = room.members.length - 1;
+    view.system(`You are in the room as ${room.self}. ${others === 0 ? 'Nobody else is here yet.' : others === 1 ? '1 other person is here.' : `${others} other people are here.`}`, 'welcome');
+    // We asked to join and the server made a new room: a link's room had died.
+    if (mode === 'join' && d.created) {
+      view.system(via === 'link'
+        ? 'This room had ended, so it was opened again under the same link. Earlier messages are gone; invite people again.'
+        : 'Nobody was in this room, so it was opened fresh. Others join with the same room id and passphrase.', 'info');
+    }
+    setInviteOpen(mode === 'create');
+    $('composer').focus();
+  });
+  on('joined', ({ alias: who }) => {
+    if (!room || room.members.includes(who)) return;
+    room.members.push(who);
+    membersChanged();
+    view.system(`${who} joined.`, 'joined');
+  });
+  on('left', ({ alias: who, reason, farewell, farewellBad }) => {
+    if (!room || !room.members.includes(who)) return;
+    room.members = room.members.filter((m) => m !== who);
+    membersChanged();
+    if (farewell) view.farewell(who, farewell);
+    else if (farewellBad) view.system(`${who} left. Their farewell failed verification and is not shown.`, 'unverified');
+    else view.system(reason === 'gone' ? `${who} lost connection and left.` : `${who} left.`, 'left');
+  });
+  on('kicked', ({ alias: who, by }) => {
+    if (!room) return;
+    if (who === room.self) {
+      kickedBy = by;
+      return;
+    }
+    room.members = room.members.filter((m) => m !== who);
+    membersChanged();
+    view.system(by ? `${who} was removed by ${by}.` : `${who} was removed.`, 'kicked');
+  });
+  on('msg', (d) => view.message({ kind: 'msg', ...d }));
+  on('purr', (d) => view.message({ kind: 'purr', ...d }));
+  on('unverified', ({ kind, from }) => {
+    view.system(`A ${kind === 'purr' ? 'whisper' : 'message'} claiming to be from ${from} failed verification and is not shown.`, 'unverified');
+  });
+  on('error', ({ code, message }) => view.system(errorText(code, message), 'error'));
+  on('refused', ({ code, message }) => {
+    wipeKeys(keys);
+    session = null;
+    setBusy('');
+    startError(errorText(code, message), code === 'alias_taken' || code === 'bad_alias' ? 'alias' : undefined);
+  });
+  on('closed', (d) => {
+    session = null;
+    wipeKeys(keys);
+    if (!d.joined) {
+      setBusy('');
+      return startError(d.code === 4003 ? errorText('bad_proof') : closeText(d) || 'Could not connect to the chat server.');
+    }
+    endConversation(endText(d));
+  });
+  s.connect();
+}
+
+function membersChanged() {
+  view.setMembers(room.members, room.self, room.creator);
+  $('member-count-bar').textContent = String(room.members.length);
+}
+
+const ERRORS = {
+  no_room: 'That room does not exist.',
+  bad_proof: 'Wrong passphrase or invite link for this room.',
+  bad_alias: 'That name is not allowed: use 1 to 24 letters, digits, _ - or .',
+  alias_taken: 'Someone in this room already uses that name. Pick another.',
+  bad_room: 'That room id is not valid.',
+  room_full: 'This room is full.',
+  server_full: 'The server is full right now. Try again in a while.',
+  rate_limited: 'You are sending too fast; that message was not delivered. Wait a moment.',
+  too_large: 'That message is too large to send.',
+  no_member: 'Nobody with that name is in the room.',
+  self_kick: 'You cannot kick yourself; use /exit to leave.',
+  not_allowed: 'Only the room’s creator can do that here.',
+};
+
+function errorText(code, message) {
+  return ERRORS[code] || (message ? `Server: ${message}` : `Server error (${code}).`);
+}
+
+function closeText({ code }) {
+  return {
+    1001: 'The server is shutting down.',
+    1008: 'You were disconnected for sending too much, too fast.',
+    1009: 'A message was too large for the server, so it disconnected you.',
+    1013: 'The server is full right now. Try again in a while.',
+    4003: 'Wrong passphrase or invite link for this room.',
+  }[code];
+}
+
+function endText(d) {
+  if (kickedBy !== null || d.code === 4001) return kickedBy ? `You were removed from the room by ${kickedBy}.` : 'You were removed from the room.';
+  if (d.purged?.reason === 'shutdown') return 'The server is shutting down; the room is gone.';
+  if (d.purged || d.code === 4002) return d.purged?.by ? `${d.purged.by} ended the room for everyone. Everything in it is gone.` : 'The room was ended for everyone.';
+  if (d.exiting) return 'You left the room.';
+  return closeText(d) || `The connection to the server was lost${d.code ? ` (code ${d.code})` : ''}.`;
+}
+
+// Kicked, purged, left or disconnected: remove the conversation from the page and from
+// memory, then say why.
+function endConversation(reason) {
+  if (room) room.secret = '';
+  room = null;
+  kickedBy = null;
+  view.reset();
+  invite.clear();
+  $('composer').value = '';
+  hideSuggestions();
+  setInviteOpen(false);
+  setMembersOpen(false);
+  setInvited(null);
+  $('room').value = '';
+  $('passphrase').value = '';
+  if ($('confirm').open) $('confirm').close();
+  $('ended-reason').textContent = reason;
+  showScreen('ended');
+  $('restart').focus();
+}
+
+// ------------------------------------------------------------------ the composer
+
+function canModerate() {
+  return config.moderation !== 'creator' || (room && room.self === room.creator);
+}
+
+function resolveMember(name) {
+  const lower = name.toLowerCase();
+  return room.members.find((m) => m.toLowerCase() === lower) ?? null;
+}
+
+function startWhisper(name) {
+  const c = $('composer');
+  c.value = `/purr ${name} `;
+  autosize();
+  c.focus();
+  c.setSelectionRange(c.value.length, c.value.length);
+}
+
+async function submitComposer(event) {
+  event.preventDefault();
+  if (!session || !room) return;
+  const c = $('composer');
+  const cmd = parseLine(c.value);
+  if (!cmd) return;
+  let result = 'ok';
+  switch (cmd.type) {
+    case 'msg':
+      result = session.send(cmd.text);
+      break;
+    case 'purr': {
+      const to = resolveMember(cmd.to);
+      if (!to) return view.system(`Nobody called ${cmd.to} is in the room.`, 'error');
+      if (to === room.self) return view.system('Whispering to yourself? Nobody would hear it.', 'error');
+      result = session.purr(to, cmd.text);
+      break;
+    }
+    case 'kick': {
+      const who = resolveMember(cmd.alias);
+      if (!who) return view.system(`Nobody called ${cmd.alias} is in the room.`, 'error');
+      if (who === room.self) return view.system(ERRORS.self_kick, 'error');
+      result = session.kick(who);
+      break;
+    }
+    case 'stop':
+      clearComposer();
+      if (await confirmDialog('End the room for everyone?', 'Everyone is disconnected and the room is forgotten. This cannot be undone.', 'End room')) {
+        session?.stop();
+      }
+      return;
+    case 'exit':
+      result = session.exit(cmd.farewell.trim());
+      break;
+    case 'clear':
+      view.clear();
+      break;
+    case 'help':
+      view.help(COMMANDS.filter((x) => canModerate() || !x.moderator));
+      break;
+    case 'usage':
+      return view.system(cmd.message, 'error');
+    default:
+  }
+  if (result === 'too_large') {
+    return view.system(`That is too long to send (the server takes at most ${Math.floor(config.max_message_bytes / 1024)} KiB per message, and encryption adds a third).`, 'error');
+  }
+  if (result === 'offline') return view.system('Not connected.', 'error');
+  clearComposer();
+}
+
+function clearComposer() {
+  $('composer').value = '';
+  autosize();
+  hideSuggestions();
+}
+
+// Grows with its content up to a limit (CSSOM writes are allowed by the CSP; style
+// attributes in markup are not).
+function autosize() {
+  const c = $('composer');
+  c.style.height = 'auto';
+  c.style.height = `${Math.min(c.scrollHeight + 2, MAX_COMPOSER_PX)}px`;
+}
+
+// ------------------------------------------------------------------ suggestions
+
+let suggestions = [];
+let active = -1;
+
+function renderSuggestions() {
+  const c = $('composer');
+  suggestions = room ? suggest(c.value, room.members, room.self, canModerate()) : [];
+  const list = $('suggest');
+  if (!suggestions.length) return hideSuggestions();
+  if (active >= suggestions.length) active = suggestions.length - 1;
+  list.replaceChildren(...suggestions.map((s, i) => {
+    const li = document.createElement('li');
+    li.id = `suggest-${i}`;
+    li.setAttribute('role', 'option');
+    li.setAttribute('aria-selected', String(i === active));
+    const label = document.createElement('span');
+    label.className = 'label';
+    label.textContent = s.label;
+    const detail = document.createElement('span');
+    detail.className = 'detail';
+    detail.textContent = s.detail;
+    li.append(label, detail);
+    li.addEventListener('mousedown', (e) => e.preventDefault()); // keep focus in the composer
+    li.addEventListener('click', () => applySuggestion(i));
+    return li;
+  }));
+  list.hidden = false;
+  c.setAttribute('aria-expanded', 'true');
+  if (active >= 0) c.setAttribute('aria-activedescendant', `suggest-${active}`);
+  else c.removeAttribute('aria-activedescendant');
+}
+
+function hideSuggestions() {
+  suggestions = [];
+  active = -1;
+  $('suggest').hidden = true;
+  $('suggest').replaceChildren();
+  $('composer').setAttribute('aria-expanded', 'false');
+  $('composer').removeAttribute('aria-activedescendant');
+}
+
+function applySuggestion(i) {
+  const c = $('composer');
+  c.value = suggestions[i].value;
+  active = -1;
+  c.focus();
+  c.setSelectionRange(c.value.length, c.value.length);
+  renderSuggestions();
+}
+
+function composerKey(e) {
+  if (suggestions.length) {
+    if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {
+      e.preventDefault();
+      const n = suggestions.length;
+      active = e.key === 'ArrowDown' ? (active + 1) % n : (active - 1 + n) % n;
+      return renderSuggestions();
+    }
+    if (e.key === 'Tab' && !e.shiftKey) {
+      e.preventDefault();
+      return applySuggestion(Math.max(active, 0));
+    }
+    if (e.key === 'Enter' && active >= 0) {
+      e.preventDefault();
+      return applySuggestion(active);
+    }
+    if (e.key === 'Escape') {
+      e.preventDefault();
+      return hideSuggestions();
+    }
+  }
+  if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+    e.preventDefault();
+    $('composer-form').requestSubmit();
+  }
+}
+
+// ------------------------------------------------------------------ panels and dialog
+
+function setInviteOpen(open) {
+  $('invite-panel').hidden = !open;
+  $('toggle-invite').setAttribute('aria-expanded', String(open));
+}
+
+function setMembersOpen(open) {
+  $('chat').classList.toggle('members-open', open);
+  $('toggle-members').setAttribute('aria-expanded', String(open));
+}
+
+function confirmDialog(title, text, okLabel) {
+  const dialog = $('confirm');
+  $('confirm-title').textContent = title;
+  $('confirm-text').textContent = text;
+  $('confirm-ok').textContent = okLabel;
+  return new Promise((resolve) => {
+    const done = (answer) => {
+      $('confirm-ok').onclick = null;
+      $('confirm-cancel').onclick = null;
+      dialog.onclose = null;
+      if (dialog.open) dialog.close();
+      resolve(answer);
+      $('composer').focus();
+    };
+    $('confirm-ok').onclick = () => done(true);
+    $('confirm-cancel').onclick = () => done(false);
+    dialog.onclose = () => done(false);
+    dialog.showModal();
+    $('confirm-cancel').focus();
+  });
+}
+
+// ------------------------------------------------------------------ wiring
+
+$('start-form').addEventListener('submit', enter);
+$('room').addEventListener('input', updateEnterLabel);
+$('forget-invite').addEventListener('click', () => {
+  setInvited(null);
+  $('alias').focus();
+});
+$('restart').addEventListener('click', () => {
+  showScreen('start');
+  startError('');
+  $('alias').focus();
+});
+$('composer-form').addEventListener('submit', submitComposer);
+$('composer').addEventListener('keydown', composerKey);
+$('composer').addEventListener('input', () => {
+  autosize();
+  active = -1;
+  renderSuggestions();
+});
+// Later than a click on a suggestion, and not at all if the composer got focus back.
+$('composer').addEventListener('blur', () => setTimeout(() => {
+  if (document.activeElement !== $('composer')) hideSuggestions();
+}, 150));
+$('toggle-invite').addEventListener('click', () => setInviteOpen($('invite-panel').hidden));
+$('toggle-members').addEventListener('click', () => setMembersOpen(!$('chat').classList.contains('members-open')));
+$('chat').addEventListener('keydown', (e) => {
+  if (e.key === 'Escape' && $('chat').classList.contains('members-open')) {
+    setMembersOpen(false);
+    $('toggle-members').focus();
+  }
+});
+$('toggle-sound').addEventListener('click', () => {
+  const on = $('toggle-sound').getAttribute('aria-pressed') !== 'true';
+  $('toggle-sound').setAttribute('aria-pressed', String(on));
+  view.setSound(on);
+});
+$('leave').addEventListener('click', async () => {
+  if (session && await confirmDialog('Leave the room?', 'The conversation disappears from this page. You can come back with the invite link while others are still there.', 'Leave')) {
+    session?.exit('');
+  }
+});
+
+// Leaving or reloading the tab leaves the room; warn first.
+window.addEventListener('beforeunload', (e) => {
+  if (session?.state === 'in') {
+    e.preventDefault();
+    e.returnValue = '';
+  }
+});
+window.addEventListener('pagehide', () => session?.exit(''));
+window.addEventListener('hashchange', readFragment);
+
+// Keep the composer above an on-screen keyboard where the browser does not resize the
+// layout viewport itself (iOS Safari): size the app to the visual viewport.
+if (window.visualViewport) {
+  const vv = window.visualViewport;
+  const fit = () => {
+    if (Math.abs(vv.scale - 1) < 0.01) document.documentElement.style.setProperty('--app-height', `${vv.height}px`);
+  };
+  vv.addEventListener('resize', fit);
+  fit();
+}
+
+showScreen('start');
+readFragment();
+updateEnterLabel();
+if (!document.activeElement || document.activeElement === document.body) $('alias').focus();

@@ -1,0 +1,72 @@
+// commands.js: what a line typed in the composer means, and what to suggest while typing.
+// Pure functions; the page decides what to do with the result.
+
+export const COMMANDS = [
+  { name: 'purr', args: 'NAME MESSAGE', help: 'whisper to one member; nobody else sees it' },
+  { name: 'kick', args: 'NAME', help: 'remove a member from the room', moderator: true },
+  { name: 'stop', args: '', help: 'end the room for everyone (asks first)', moderator: true },
+  { name: 'exit', args: '[farewell]', help: 'leave the room, with an optional farewell' },
+  { name: 'clear', args: '', help: 'clear your screen (nobody else is affected)' },
+  { name: 'help', args: '', help: 'show this list' },
+];
+
+// "/purr bob hi" -> { type: 'purr', to: 'bob', text: 'hi' }; "//x" sends the text "/x".
+// Returns null for a blank line.
+export function parseLine(line) {
+  const text = line.replace(/^\s+|\s+$/g, '');
+  if (!text) return null;
+  if (!text.startsWith('/')) return { type: 'msg', text: line.trim() };
+  if (text.startsWith('//')) return { type: 'msg', text: text.slice(1) };
+  const m = /^\/(\S+)\s*([\s\S]*)$/.exec(text);
+  const name = m[1].toLowerCase();
+  const rest = m[2];
+  const word = (s) => {
+    const w = /^(\S+)\s*([\s\S]*)$/.exec(s);
+    return w ? [w[1].replace(/^@/, ''), w[2]] : ['', ''];
+  };
+  switch (name) {
+    case 'purr': case 'w': case 'msg': {
+      const [to, body] = word(rest);
+      if (!to || !body) return { type: 'usage', message: 'Usage: /purr NAME MESSAGE' };
+      return { type: 'purr', to, text: body };
+    }
+    case 'kick': {
+      const [alias] = word(rest);
+      if (!alias) return { type: 'usage', message: 'Usage: /kick NAME' };
+      return { type: 'kick', alias };
+    }
+    case 'stop':
+      return { type: 'stop' };
+    case 'exit': case 'quit': case 'leave':
+      return { type: 'exit', farewell: rest };
+    case 'clear':
+      return { type: 'clear' };
+    case 'help': case '?':
+      return { type: 'help' };
+    default:
+      return { type: 'usage', message: `Unknown command /${name}. Type /help for the list, or start with // to send a line that begins with /.` };
+  }
+}
+
+// Suggestions for the composer's current text: command names while the first word is
+// being typed, member names after /purr or /kick. Each is { label, detail, value }.
+export function suggest(text, members, self, canModerate) {
+  if (!text.startsWith('/') || text.startsWith('//') || text.includes('\n')) return [];
+  const first = /^\/(\S*)$/.exec(text);
+  if (first) {
+    const typed = first[1].toLowerCase();
+    return COMMANDS.filter((c) => c.name.startsWith(typed) && (canModerate || !c.moderator)).map((c) => ({
+      label: `/${c.name}${c.args ? ' ' + c.args : ''}`,
+      detail: c.help,
+      value: `/${c.name}${c.args ? ' ' : ''}`,
+    }));
+  }
+  const second = /^\/(purr|kick)\s+@?(\S*)$/i.exec(text);
+  if (second) {
+    const cmd = second[1].toLowerCase(), typed = second[2].toLowerCase();
+    return members
+      .filter((m) => m !== self && m.toLowerCase().startsWith(typed))
+      .map((m) => ({ label: m, detail: cmd === 'purr' ? 'whisper' : 'kick', value: `/${cmd} ${m}${cmd === 'purr' ? ' ' : ''}` }));
+  }
+  return [];
+}

@@ -1,0 +1,177 @@
+// session.js: one connection to one room, speaking PROTOCOL.md sections 5-7.
+// It seals what we send and opens what we receive; nothing plaintext leaves this file
+// except as events for the page, and nothing here touches the DOM.
+//
+// Events (CustomEvent detail):
+//   welcome {members, creator, created, recreated}   joined {alias}
+//   msg {from, text, ts, own}   purr {from, to, text, ts, own}
+//   unverified {kind, from}     left {alias, reason, farewell, farewellBad}
+//   kicked {alias, by}          purged {by, reason}
+//   refused {code, message}     (an error before we got in; the attempt is over)
+//   error {code, message}       (an error while in the room)
+//   closed {code, reason}       (the connection is gone; the session is over)
+
+import { joinProof, seal, open, b64uEncode } from './crypto.js';
+
+export function wsUrl(loc, port) {
+  const scheme = loc.protocol === 'https:' ? 'wss:' : 'ws:';
+  let host = loc.hostname;
+  // Browsers already bracket IPv6 literals in location.hostname; older ones did not.
+  if (host.includes(':') && !host.startsWith('[')) host = `[${host}]`;
+  return `${scheme}//${host}:${port}/ws`;
+}
+
+// Errors after which the attempt to get in cannot go on as it is.
+const REFUSALS = new Set(['bad_alias', 'alias_taken', 'bad_room', 'bad_proof', 'room_full', 'server_full', 'bad_field']);
+
+export class Session extends EventTarget {
+  // mode 'create' sends create straight away (a fresh random room); 'join' tries join and
+  // re-creates the room if the server no longer knows it.
+  constructor({ url, room, alias, keys, mode, maxBytes = 65536 }) {
+    super();
+    Object.assign(this, { url, room, alias, keys, mode, maxBytes });
+    this.state = 'connecting';
+    this.recreated = false;
+    this.exiting = false;
+  }
+
+  connect() {
+    const ws = new WebSocket(this.url);
+    this.ws = ws;
+    ws.onmessage = (e) => this.#frame(e.data);
+    ws.onclose = (e) => this.#closed(e.code, e.reason);
+    // An error event is always followed by close, which carries the code.
+    ws.onerror = () => {};
+  }
+
+  #emit(type, detail = {}) {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+
+  #send(obj) {
+    if (this.ws?.readyState !== WebSocket.OPEN) return false;
+    this.ws.send(JSON.stringify(obj));
+    return true;
+  }
+
+  #frame(data) {
+    let f;
+    try {
+      f = JSON.parse(data);
+    } catch {
+      return;
+    }
+    if (!f || typeof f !== 'object' || typeof f.t !== 'string') return;
+    const str = (v) => (typeof v === 'string' ? v : '');
+    switch (f.t) {
+      case 'hello': {
+        if (this.state !== 'connecting') return;
+        this.state = 'joining';
+        if (this.mode === 'create') this.#create();
+        else this.#send({ t: 'join', room: this.room, alias: this.alias, proof: joinProof(this.keys.auth, str(f.nonce), this.room, this.alias) });
+        return;
+      }
+      case 'welcome': {
+        this.state = 'in';
+        if (typeof f.alias === 'string') this.alias = f.alias;
+        const members = Array.isArray(f.members) ? f.members.filter((m) => typeof m === 'string') : [this.alias];
+        this.#emit('welcome', { members, creator: str(f.creator), created: f.created === true, recreated: this.recreated });
+        return;
+      }
+      case 'joined':
+        return this.#emit('joined', { alias: str(f.alias) });
+      case 'msg':
+      case 'purr': {
+        const header = { room: this.room, kind: f.t, from: str(f.from), to: f.t === 'purr' ? str(f.to) : '' };
+        const text = open(this.keys, header, str(f.body));
+        if (text === null) return this.#emit('unverified', { kind: f.t, from: header.from });
+        const own = header.from === this.alias;
+        return this.#emit(f.t, { from: header.from, to: header.to, text, ts: Number(f.ts) || Date.now(), own });
+      }
+      case 'left': {
+        const alias = str(f.alias);
+        let farewell = null, farewellBad = false;
+        if (typeof f.body === 'string') {
+          farewell = open(this.keys, { room: this.room, kind: 'exit', from: alias, to: '' }, f.body);
+          farewellBad = farewell === null;
+        }
+        return this.#emit('left', { alias, reason: str(f.reason), farewell, farewellBad });
+      }
+      case 'kicked':
+        return this.#emit('kicked', { alias: str(f.alias), by: str(f.by) });
+      case 'purged':
+        this.purged = { by: str(f.by), reason: str(f.reason) };
+        return this.#emit('purged', this.purged);
+      case 'error': {
+        const code = str(f.code), message = str(f.message);
+        if (this.state !== 'in') {
+          if (code === 'no_room' && this.mode === 'join' && !this.recreated) {
+            this.recreated = true;
+            return this.#create();
+          }
+          if (REFUSALS.has(code) || code === 'no_room') {
+            this.state = 'refused';
+            this.#emit('refused', { code, message });
+            this.ws.close(1000);
+            return;
+          }
+        }
+        return this.#emit('error', { code, message });
+      }
+      default:
+    }
+  }
+
+  #create() {
+    this.#send({ t: 'create', room: this.room, alias: this.alias, auth: b64uEncode(this.keys.auth) });
+  }
+
+  #closed(code, reason) {
+    if (this.state === 'closed') return;
+    const was = this.state;
+    this.state = 'closed';
+    if (was === 'refused') return;
+    this.#emit('closed', { code, reason, exiting: this.exiting, purged: this.purged, joined: was === 'in' });
+  }
+
+  // Bytes of the frame as the server will measure it, so an oversize message is refused
+  // here with an explanation instead of costing us the connection (close 1009).
+  #fits(frame) {
+    return new TextEncoder().encode(JSON.stringify(frame)).length <= this.maxBytes;
+  }
+
+  send(text) {
+    const frame = { t: 'msg', body: seal(this.keys, { room: this.room, kind: 'msg', from: this.alias, to: '' }, text) };
+    if (!this.#fits(frame)) return 'too_large';
+    return this.#send(frame) ? 'ok' : 'offline';
+  }
+
+  purr(to, text) {
+    const frame = { t: 'purr', to, body: seal(this.keys, { room: this.room, kind: 'purr', from: this.alias, to }, text) };
+    if (!this.#fits(frame)) return 'too_large';
+    return this.#send(frame) ? 'ok' : 'offline';
+  }
+
+  kick(alias) {
+    return this.#send({ t: 'kick', alias }) ? 'ok' : 'offline';
+  }
+
+  stop() {
+    return this.#send({ t: 'stop' }) ? 'ok' : 'offline';
+  }
+
+  exit(farewell) {
+    const frame = { t: 'exit' };
+    if (farewell) frame.body = seal(this.keys, { room: this.room, kind: 'exit', from: this.alias, to: '' }, farewell);
+    if (!this.#fits(frame)) return 'too_large';
+    this.exiting = true;
+    if (!this.#send(frame)) this.ws?.close(1000);
+    return 'ok';
+  }
+
+  // Drops the connection without a farewell; used when the page itself goes away.
+  abandon() {
+    this.exiting = true;
+    this.ws?.close(1000);
+  }
+}

@@ -1,0 +1,189 @@
+// view.js: the conversation on screen: the message log, the member list, the unread count
+// in the title and the optional beep. Every name and server-supplied field goes in as
+// text; message bodies go in only through sanitize().
+
+import { sanitize } from './sanitize.js';
+
+const NEAR_BOTTOM_PX = 48;
+const BASE_TITLE = 'Sanctuary';
+
+function el(tag, className, text) {
+  const e = document.createElement(tag);
+  if (className) e.className = className;
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+function timeEl(ts) {
+  const d = new Date(ts);
+  const t = el('time', 'when', d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }));
+  t.dateTime = d.toISOString();
+  t.title = d.toLocaleString();
+  return t;
+}
+
+function hue(name) {
+  let h = 0;
+  for (const ch of name.toLowerCase()) h = (h * 31 + ch.codePointAt(0)) % 360;
+  return h;
+}
+
+export class ChatView {
+  constructor({ log, jump, members, memberCount, onMemberClick }) {
+    Object.assign(this, { log, jump, members, memberCount, onMemberClick });
+    this.unseen = 0; // arrived while scrolled up
+    this.unread = 0; // arrived while the tab was hidden
+    this.sound = false;
+    this.audio = null;
+    jump.addEventListener('click', () => this.scrollToEnd());
+    log.addEventListener('scroll', () => {
+      if (this.#nearBottom()) this.#setUnseen(0);
+    });
+    document.addEventListener('visibilitychange', () => {
+      if (!document.hidden) {
+        this.unread = 0;
+        document.title = BASE_TITLE;
+      }
+    });
+  }
+
+  #nearBottom() {
+    return this.log.scrollHeight - this.log.scrollTop - this.log.clientHeight < NEAR_BOTTOM_PX;
+  }
+
+  #setUnseen(n) {
+    this.unseen = n;
+    this.jump.hidden = n === 0;
+    this.jump.textContent = n === 1 ? '1 new message ↓' : `${n} new messages ↓`;
+  }
+
+  scrollToEnd() {
+    this.log.scrollTop = this.log.scrollHeight;
+    this.#setUnseen(0);
+  }
+
+  // Appends without yanking: stays pinned to the end only if the reader already was there
+  // (or wrote the message), otherwise counts it on the "new messages" button.
+  #append(node, { own = false, notify = false } = {}) {
+    const pinned = own || this.#nearBottom();
+    this.log.append(node);
+    if (pinned) this.scrollToEnd();
+    else this.#setUnseen(this.unseen + 1);
+    if (notify) this.#notify();
+  }
+
+  #notify() {
+    if (document.hidden) {
+      this.unread += 1;
+      document.title = `(${this.unread}) ${BASE_TITLE}`;
+    }
+    if (this.sound && (document.hidden || !document.hasFocus())) this.#beep();
+  }
+
+  message({ kind, from, to, text, ts, own }) {
+    const item = el('article', `entry ${kind}${own ? ' own' : ''}`);
+    item.dataset.kind = kind;
+    item.dataset.from = from;
+    if (kind === 'purr') item.dataset.to = to;
+    // A stable colour per name helps tell people apart (set through CSSOM: CSP-safe).
+    item.style.setProperty('--hue', String(hue(from)));
+    const head = el('header', 'meta');
+    head.append(el('span', 'who', own ? 'You' : from));
+    if (kind === 'purr') {
+      head.append(el('span', 'tag', own ? `whisper to ${to}` : 'whispered to you'));
+    }
+    head.append(timeEl(ts));
+    const body = el('div', 'body');
+    body.append(sanitize(text));
+    if (!body.textContent.trim() && !body.querySelector('img')) {
+      // Only markup that is not shown (scripts, frames...): say so rather than show a blank.
+      body.classList.add('nothing');
+      body.textContent = text.trim() ? 'Nothing to show: this message held only markup that is not displayed.' : '(empty message)';
+    }
+    item.append(head, body);
+    this.#append(item, { own, notify: !own });
+  }
+
+  // event: joined | left | kicked | purged | error | unverified | info | welcome
+  system(text, event = 'info', ts = Date.now(), extraNode = null) {
+    const item = el('div', `entry system ${event}`);
+    item.dataset.kind = 'system';
+    item.dataset.event = event;
+    item.append(el('span', 'text', text));
+    if (extraNode) item.append(extraNode);
+    item.append(timeEl(ts));
+    this.#append(item, { notify: event === 'joined' || event === 'left' });
+  }
+
+  // A farewell is a message too: sanitised the same way.
+  farewell(alias, html, ts = Date.now()) {
+    const q = el('q', 'farewell');
+    q.append(sanitize(html));
+    this.system(`${alias} left:`, 'left', ts, q);
+  }
+
+  help(commands) {
+    const list = el('dl', 'help');
+    for (const c of commands) {
+      list.append(el('dt', '', `/${c.name}${c.args ? ' ' + c.args : ''}`), el('dd', '', c.help));
+    }
+    list.append(el('dt', '', 'Formatting'), el('dd', '', '<b>, <i>, <u>, <s>, <code>, <pre>, <blockquote>, lists, links and images; everything else shows as plain text.'));
+    this.system('Commands:', 'info', Date.now(), list);
+  }
+
+  clear() {
+    this.log.replaceChildren();
+    this.#setUnseen(0);
+  }
+
+  setMembers(list, self, creator) {
+    const sorted = [...list].sort((a, b) => (a === self ? -1 : b === self ? 1 : a.localeCompare(b)));
+    const items = sorted.map((name) => {
+      const li = el('li');
+      li.dataset.alias = name;
+      if (name === self) {
+        li.append(el('span', 'member self', name), el('span', 'badge', 'you'));
+      } else {
+        const b = el('button', 'member', name);
+        b.type = 'button';
+        b.title = `Whisper to ${name}`;
+        b.addEventListener('click', () => this.onMemberClick(name));
+        li.append(b);
+      }
+      if (name === creator) li.append(el('span', 'badge', 'creator'));
+      return li;
+    });
+    this.members.replaceChildren(...items);
+    this.memberCount.textContent = String(list.length);
+  }
+
+  setSound(on) {
+    this.sound = on;
+    if (on && !this.audio && typeof AudioContext === 'function') this.audio = new AudioContext();
+    this.audio?.resume?.();
+    if (on) this.#beep();
+  }
+
+  #beep() {
+    const ctx = this.audio;
+    if (!ctx) return;
+    const osc = ctx.createOscillator();
+    const gain = ctx.createGain();
+    osc.frequency.value = 660;
+    gain.gain.setValueAtTime(0.0001, ctx.currentTime);
+    gain.gain.exponentialRampToValueAtTime(0.15, ctx.currentTime + 0.01);
+    gain.gain.exponentialRampToValueAtTime(0.0001, ctx.currentTime + 0.18);
+    osc.connect(gain).connect(ctx.destination);
+    osc.start();
+    osc.stop(ctx.currentTime + 0.2);
+  }
+
+  // Everything the conversation left on screen, gone.
+  reset() {
+    this.clear();
+    this.members.replaceChildren();
+    this.memberCount.textContent = '0';
+    this.unread = 0;
+    document.title = BASE_TITLE;
+  }
+}
