@@ -45,7 +45,7 @@ if [ "$route" = auto ]; then
 	elif have rustup; then
 		route=rustup
 	else
-		say "no route: install rustup (https://rustup.rs) or see cross/README-pi.md"; exit 1
+		say "no route: install rustup (https://rustup.rs) or see README.md ("Run it on a Raspberry Pi")"; exit 1
 	fi
 	say "PI_ROUTE=auto -> $route"
 fi

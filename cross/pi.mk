@@ -1,5 +1,5 @@
 # Raspberry Pi cross-builds, release files, packages and their proofs (issue 4).
-# Included by the top-level Makefile. See cross/README-pi.md.
+# Included by the top-level Makefile. See README.md ("Run it on a Raspberry Pi").
 #
 #   make pi-zero        ARMv6 hard-float static binary (Pi Zero / Zero W / 1; every 32-bit Pi)
 #   make armhf          ARMv7 (Pi 2/3/4/5 with a 32-bit OS)

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Install what the offline Pi cross-build route needs (see cross/README-pi.md):
+# Install what the offline Pi cross-build route needs (see README.md ("Run it on a Raspberry Pi")):
 #   Debian's Rust 1.96 + its std source (rustc-web cargo-web rust-web-src),
 #   zig (linker + musl for each CPU) in a Python venv, cargo-zigbuild,
 #   and the tools the proofs use (qemu-user, binutils' readelf, file).
