@@ -67,8 +67,16 @@ export class Session extends EventTarget {
       case 'hello': {
         if (this.state !== 'connecting') return;
         this.state = 'joining';
-        if (this.mode === 'create') this.#create();
-        else this.#send({ t: 'join', room: this.room, alias: this.alias, proof: joinProof(this.keys.auth, str(f.nonce), this.room, this.alias) });
+        if (this.mode === 'create') return this.#create();
+        let proof;
+        try {
+          proof = joinProof(this.keys.auth, str(f.nonce), this.room, this.alias);
+        } catch {
+          this.state = 'refused';
+          this.#emit('refused', { code: 'protocol', message: 'the server sent an unreadable challenge' });
+          return this.ws.close(1000);
+        }
+        this.#send({ t: 'join', room: this.room, alias: this.alias, proof });
         return;
       }
       case 'welcome': {

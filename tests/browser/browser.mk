@@ -1,0 +1,33 @@
+# Browser client tests, included by the top-level Makefile (`make test` runs them).
+#   make test-browser       everything below, in order
+#   make test-browser-unit  html/crypto.js against tests/vectors/v1.json, html/qr.js
+#                           against reference matrices (node only, no browser)
+#   make test-browser-e2e   the page's files load promptly from the real server; then
+#                           the real server, two Chromium pages and `sanctuary join`
+# Needs node >= 20 with npm, and Debian's Chromium at /usr/bin/chromium
+# (apt-get install -y chromium). Nothing downloads a browser. Screenshots and timings
+# land in target/screenshots/ and target/browser-report.json.
+TEST_EXTRA += test-browser
+
+BROWSER_DIR := tests/browser
+NODE ?= node
+NPM ?= npm
+
+.PHONY: test-browser test-browser-deps test-browser-unit test-browser-e2e
+
+test-browser: test-browser-deps
+	$(CARGO) build --release
+	$(MAKE) --no-print-directory test-browser-unit
+	$(MAKE) --no-print-directory test-browser-e2e
+
+test-browser-deps:
+	@$(NODE) -e 'process.exit(parseInt(process.versions.node) < 20 ? 1 : 0)' || { echo "test-browser: node >= 20 is needed (playwright-core and WebSocket)"; exit 1; }
+	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 $(NPM) ci --prefix $(BROWSER_DIR) --no-audit --no-fund
+
+test-browser-unit:
+	cd $(BROWSER_DIR) && $(NODE) --test --test-reporter=spec crypto-vectors.test.mjs qr.test.mjs
+
+test-browser-e2e:
+	@test -x /usr/bin/chromium || { echo "test-browser-e2e: /usr/bin/chromium is missing (apt-get install -y chromium)"; exit 1; }
+	@test -d $(BROWSER_DIR)/node_modules/playwright-core || { echo "test-browser-e2e: run make test-browser-deps first"; exit 1; }
+	cd $(BROWSER_DIR) && $(NODE) --test --test-concurrency=1 --test-reporter=spec page-load.test.mjs e2e.test.mjs
