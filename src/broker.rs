@@ -29,7 +29,10 @@ pub struct Conn {
 
 /// What connection threads (and shutdown) tell the broker.
 pub enum Event {
-    Request(Arc<Conn>, Request),
+    /// Boxed: a bounded channel allocates and writes every slot up front, and slots
+    /// sized for the largest request made the 4096-slot channel 416 KiB of resident
+    /// memory at start; boxed, a slot is 32 bytes.
+    Request(Arc<Conn>, Box<Request>),
     /// The connection ended, whatever the cause.
     Gone(ConnId),
     /// Purge every room, close every member, then answer on the channel.
@@ -111,7 +114,7 @@ impl Broker {
     fn run(mut self, rx: &Receiver<Event>) {
         for event in rx {
             match event {
-                Event::Request(conn, req) => self.handle(&conn, req),
+                Event::Request(conn, req) => self.handle(&conn, *req),
                 Event::Gone(id) => self.leave(id, LeftReason::Gone, None),
                 Event::Shutdown(done) => {
                     self.purge_all();

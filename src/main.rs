@@ -1,6 +1,9 @@
 //! Start-up: parse flags, start the server, print the banner once, and wait for
 //! SIGINT/SIGTERM to purge every room and exit.
 
+#[cfg(target_env = "musl")]
+mod serial_alloc;
+
 use clap::Parser;
 use sanctuary::cli::{Cli, Command};
 use std::io::Write;

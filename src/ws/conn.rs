@@ -151,7 +151,7 @@ fn read_loop(ws: &mut WebSocket<Duplex>, conn: &Arc<Conn>, shared: &Shared) -> E
                         Ok(req) => {
                             if shared
                                 .broker
-                                .send(Event::Request(conn.clone(), req))
+                                .send(Event::Request(conn.clone(), Box::new(req)))
                                 .is_err()
                             {
                                 return End(Some((close::GOING_AWAY, "server shutting down")));

@@ -52,7 +52,7 @@ enum Progress {
 
 /// Sends without blocking and without SIGPIPE, whatever the socket's blocking mode
 /// (the reader thread keeps the descriptor blocking for its reads).
-fn send_nonblocking(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
+pub fn send_nonblocking(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
     // SAFETY: `buf` is a valid slice for its length and `fd` an open socket we own.
     let n = unsafe {
         libc::send(

@@ -1,0 +1,46 @@
+# Benchmarks (issue 5), included by the top-level Makefile.
+#
+#   make bench        footprint, start-up, fan-out, latency and many rooms of the
+#                     static musl x86_64 release server (built by cross/build.sh, as
+#                     the Pi binaries are: the form we ship; a dynamic glibc build
+#                     carries ~2.8 MiB of libc/ld.so pages in its RSS), each figure repeated (BENCH_RUNS, default 3),
+#                     server and load generator pinned to different CPUs when there
+#                     are two (sched_setaffinity, as taskset does); rewrites
+#                     bench/results.json, bench/RESULTS.md, bench/latency.svg and
+#                     bench/README-section.md, and exits non-zero naming every
+#                     budget missed (budgets are enforced on x86_64 only).
+#   make bench-smoke  a few seconds: every client connected, zero losses; no speed
+#                     judged. Part of `make test`.
+#   make bench-dynamic the same against the ordinary (glibc, dynamic) release build,
+#                     for comparison; its idle RSS misses the 2 MiB budget by design.
+#
+# BENCH_SERVER picks the binary of bench-dynamic and bench-smoke, BENCH_RUNS the runs per figure, and
+# BENCH_ARGS passes more flags to the load generator (see its --help).
+#
+# The load generator is examples/loadgen.rs (one thread, epoll, real protocol-v1
+# clients); it starts the server itself, on 127.0.0.1 only.
+
+CARGO ?= cargo
+BENCH_RUNS ?= 3
+BENCH_ARGS ?=
+BENCH_SERVER ?= target/release/sanctuary
+BENCH_STATIC_SERVER := target/cross/x86_64-unknown-linux-musl/release/sanctuary
+BENCH_LOADGEN := target/release/examples/loadgen
+
+.PHONY: bench bench-dynamic bench-smoke bench-build
+
+bench-build:
+	$(CARGO) build --release --bin sanctuary --example loadgen
+
+bench: bench-build
+	CARGO_TARGET_DIR=$(abspath target/cross) cross/build.sh x86_64-unknown-linux-musl
+	$(BENCH_LOADGEN) --server $(BENCH_STATIC_SERVER) --runs $(BENCH_RUNS) --out bench $(BENCH_ARGS)
+
+bench-dynamic: bench-build
+	$(BENCH_LOADGEN) --server $(BENCH_SERVER) --runs $(BENCH_RUNS) --out bench $(BENCH_ARGS)
+
+bench-smoke: bench-build
+	$(CARGO) test --quiet --example loadgen
+	$(BENCH_LOADGEN) --server $(BENCH_SERVER) --smoke
+
+TEST_EXTRA += bench-smoke
