@@ -194,8 +194,7 @@ function openSession({ room: id, secret, alias, keys, mode, via }) {
   });
   on('left', ({ alias: who, reason, farewell, farewellBad }) => {
     if (!room || !room.members.includes(who)) return;
-    room.members = room.members.filter((m) => m !== who);
-    membersChanged();
+    removeMember(who);
     if (farewell) view.farewell(who, farewell);
     else if (farewellBad) view.system(`${who} left. Their farewell failed verification and is not shown.`, 'unverified');
     else view.system(reason === 'gone' ? `${who} lost connection and left.` : `${who} left.`, 'left');
@@ -206,8 +205,7 @@ function openSession({ room: id, secret, alias, keys, mode, via }) {
       kickedBy = by;
       return;
     }
-    room.members = room.members.filter((m) => m !== who);
-    membersChanged();
+    removeMember(who);
     view.system(by ? `${who} was removed by ${by}.` : `${who} was removed.`, 'kicked');
   });
   on('msg', (d) => view.message({ kind: 'msg', ...d }));
@@ -232,6 +230,14 @@ function openSession({ room: id, secret, alias, keys, mode, via }) {
     endConversation(endText(d));
   });
   s.connect();
+}
+
+// The server passes the creator's role to the member present longest when the
+// creator leaves; the list is in joining order, so that is its first name.
+function removeMember(who) {
+  room.members = room.members.filter((m) => m !== who);
+  if (who === room.creator) room.creator = room.members[0] ?? '';
+  membersChanged();
 }
 
 function membersChanged() {

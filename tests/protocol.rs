@@ -497,3 +497,21 @@ fn moderation_creator_lets_only_the_creator_kick_and_stop() {
     a.kick("bob").expect("send");
     assert!(matches!(next(&mut a), Event::Kicked { .. }));
 }
+
+#[test]
+fn the_creator_role_passes_to_the_member_present_longest() {
+    let srv = Server::start(&["--moderation", "creator"]);
+    let (room, keys) = (new_room(), new_keys());
+    let (mut a, _) = enter(&srv, &room, "alice", &keys);
+    let (mut b, _) = enter(&srv, &room, "bob", &keys);
+    let (mut c, welcome) = enter(&srv, &room, "carol", &keys);
+    assert!(matches!(welcome, Event::Welcome { ref creator, .. } if creator == "alice"));
+    a.exit(None).expect("send");
+    assert!(matches!(next(&mut a), Event::Closed { .. }));
+    let _ = next(&mut c);
+    c.kick("bob").expect("send");
+    assert!(matches!(next(&mut c), Event::Error { ref code, .. } if code == "not_allowed"));
+    let _ = next(&mut b); // alice left
+    b.kick("carol").expect("send");
+    assert!(matches!(next(&mut b), Event::Kicked { ref alias, .. } if alias == "carol"));
+}
