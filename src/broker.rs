@@ -97,17 +97,19 @@ fn now_ms() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-/// Sends `f` to every member but `skip`; returns those whose queue overflowed.
-fn deliver(members: &[Member], f: &Frame, skip: Option<ConnId>) -> Vec<ConnId> {
-    members
-        .iter()
-        .filter(|m| Some(m.conn.id) != skip)
-        .filter(|m| m.conn.out.send(f).is_err())
+/// Sends `f` to each of `to`; returns those whose queue overflowed (already killed).
+fn deliver<'a>(to: impl Iterator<Item = &'a Member>, f: &Frame) -> Vec<ConnId> {
+    to.filter(|m| m.conn.out.send(f).is_err())
         .map(|m| {
             m.conn.out.kill();
             m.conn.id
         })
         .collect()
+}
+
+/// Every member but `id`.
+fn others(members: &[Member], id: ConnId) -> impl Iterator<Item = &Member> {
+    members.iter().filter(move |m| m.conn.id != id)
 }
 
 impl Broker {
@@ -235,11 +237,8 @@ impl Broker {
             created,
             creator,
         });
-        let mut dropped = deliver(
-            &room.members,
-            &encode(&protocol::joined(&alias)),
-            Some(conn.id),
-        );
+        let joined = encode(&protocol::joined(&alias));
+        let mut dropped = deliver(others(&room.members, conn.id), &joined);
         if conn.out.send(&encode(&welcome)).is_err() {
             conn.out.kill();
             dropped.push(conn.id);
@@ -280,23 +279,20 @@ impl Broker {
             None => None,
         };
         room.seq += 1;
-        let from = Self::alias_of(room, conn.id);
-        let f = encode(&protocol::relayed(&from, to, body, now_ms(), room.seq));
+        let from = room
+            .members
+            .iter()
+            .find(|m| m.conn.id == conn.id)
+            .map_or("", |m| m.alias.as_str());
+        let f = encode(&protocol::relayed(from, to, body, now_ms(), room.seq));
         let dropped = match target {
-            None => deliver(&room.members, &f, None),
+            None => deliver(room.members.iter(), &f),
             Some(target) => {
-                let pair: Vec<&Member> = room
+                let pair = room
                     .members
                     .iter()
-                    .filter(|m| m.conn.id == target || m.conn.id == conn.id)
-                    .collect();
-                pair.into_iter()
-                    .filter(|m| m.conn.out.send(&f).is_err())
-                    .map(|m| {
-                        m.conn.out.kill();
-                        m.conn.id
-                    })
-                    .collect()
+                    .filter(|m| m.conn.id == target || m.conn.id == conn.id);
+                deliver(pair, &f)
             }
         };
         self.evict(dropped);
@@ -323,7 +319,7 @@ impl Broker {
                 Code::NoMember,
                 "nobody in this room has that alias",
             ))?;
-        let dropped = deliver(&room.members, &encode(&protocol::kicked(alias, &by)), None);
+        let dropped = deliver(room.members.iter(), &encode(&protocol::kicked(alias, &by)));
         victim.out.close(close::KICKED, "kicked");
         self.remove(victim.id);
         self.evict(dropped);
@@ -398,9 +394,8 @@ impl Broker {
             return;
         };
         let dropped = deliver(
-            &room.members,
+            room.members.iter(),
             &encode(&protocol::left(&alias, reason, body)),
-            None,
         );
         self.evict(dropped);
     }
