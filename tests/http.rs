@@ -99,3 +99,35 @@ fn unknown_paths_are_404_and_other_methods_405_with_headers() {
     let (status, _, _) = http_request(srv.http, "DELETE", "/healthz");
     assert_eq!(status, 405);
 }
+
+#[test]
+fn idle_connections_cannot_grow_the_server_without_bound() {
+    let srv = Server::start(&[]);
+    let _ = srv.http_get("/healthz");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let before = srv.threads();
+    // Idle connections that never send a request (slowloris) each hold a thread...
+    let idle: Vec<_> = (0..300)
+        .map(|_| std::net::TcpStream::connect(srv.http).expect("connect"))
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let during = srv.threads();
+    assert!(
+        during <= before + 130,
+        "threads: {before} before, {during} with 300 idle connections"
+    );
+    // ...until they close; then the page is served again at once.
+    drop(idle);
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    loop {
+        let attempt = std::panic::catch_unwind(|| srv.http_get("/"));
+        if let Ok((200, _, _)) = attempt {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the page was not served again"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}

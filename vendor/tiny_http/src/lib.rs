@@ -319,6 +319,10 @@ impl Server {
                 };
 
                 match new_client {
+                    // sanctuary patch: every open connection holds a pool thread, so cap
+                    // them; beyond the cap a new connection is closed at once (the idle
+                    // timeout frees places within seconds).
+                    Ok(_) if tasks_pool.busy() >= util::MAX_CONNECTIONS => {}
                     Ok(client) => {
                         let messages = inside_messages.clone();
                         let mut client = Some(client);
