@@ -8,7 +8,6 @@ use crossbeam_channel::{Receiver, Sender};
 use std::collections::HashMap;
 use std::io;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 use zeroize::Zeroizing;
 
 use crate::cli::{Limits, Moderation};
@@ -89,12 +88,6 @@ pub fn start(
 
 fn encode(json: &str) -> Frame {
     frame::text(json).into()
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// Sends `f` to each of `to`; returns those whose queue overflowed (already killed).
@@ -284,7 +277,13 @@ impl Broker {
             .iter()
             .find(|m| m.conn.id == conn.id)
             .map_or("", |m| m.alias.as_str());
-        let f = encode(&protocol::relayed(from, to, body, now_ms(), room.seq));
+        let f = encode(&protocol::relayed(
+            from,
+            to,
+            body,
+            protocol::now_ms(),
+            room.seq,
+        ));
         let dropped = match target {
             None => deliver(room.members.iter(), &f),
             Some(target) => {

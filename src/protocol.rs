@@ -117,6 +117,13 @@ pub fn is_valid_alias(alias: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
 }
 
+/// Milliseconds since the Unix epoch: the `ts` of relayed frames.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
 /// Exactly 22 base64url characters (16 random bytes).
 pub fn is_valid_room(room: &str) -> bool {
     room.len() == ROOM_LEN

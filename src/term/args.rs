@@ -70,7 +70,7 @@ pub enum Target {
 impl JoinArgs {
     /// Checks every argument's form; the message is meant for a person.
     pub fn target(&self) -> Result<Target, String> {
-        if !link::valid_alias(&self.alias) {
+        if !crate::protocol::is_valid_alias(&self.alias) {
             return Err("the alias needs 1 to 24 letters, digits, _ - or . (no spaces)".into());
         }
         if let Some(text) = &self.link {
@@ -84,7 +84,7 @@ impl JoinArgs {
         };
         let (host, port) = link::parse_server(server)?;
         match (&self.room, self.create) {
-            (Some(room), _) if !link::valid_room(room) => {
+            (Some(room), _) if !crate::protocol::is_valid_room(room) => {
                 Err("a room id is exactly 22 characters: letters, digits, - and _".into())
             }
             (Some(room), _) => Ok(Target::Room {

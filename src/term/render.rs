@@ -4,6 +4,7 @@
 //! window title or fake a line of its own.
 
 use super::html;
+use crate::protocol::now_ms;
 
 /// What a neutralised control character shows as.
 const PLACEHOLDER: char = '\u{FFFD}';
@@ -68,13 +69,6 @@ pub fn hhmm(ms: u64) -> String {
         return format!("{:02}:{:02}", day / 3600, day / 60 % 60);
     }
     format!("{:02}:{:02}", tm.tm_hour, tm.tm_min)
-}
-
-/// Milliseconds since the Unix epoch, now.
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 const RESET: &str = "\x1b[0m";
