@@ -187,6 +187,25 @@ mod tests {
     }
 
     #[test]
+    fn join_takes_room_ids_and_aliases_that_start_with_a_dash() {
+        let cli = parse(&[
+            "join",
+            "--server",
+            "pi.lan",
+            "--room",
+            "-AAAAAAAAAAAAAAAAAAAAA",
+            "--alias",
+            "-bob",
+        ])
+        .expect("a leading dash is part of the value");
+        let Some(Command::Join(join)) = cli.command else {
+            panic!("not parsed as join");
+        };
+        assert_eq!(join.room.as_deref(), Some("-AAAAAAAAAAAAAAAAAAAAA"));
+        assert_eq!(join.alias, "-bob");
+    }
+
+    #[test]
     fn defaults_are_the_originals_ports_on_both_families() {
         let cli = parse(&[]).expect("no flags is valid");
         assert_eq!((cli.serve.http_port, cli.serve.ws_port), (6969, 9696));

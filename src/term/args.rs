@@ -33,11 +33,13 @@ pub struct JoinArgs {
     pub server: Option<String>,
 
     /// Room id (22 characters) to join with a passphrase asked on the terminal.
+    // One random id in 64 starts with `-`; it is still a value, not a flag.
     #[arg(
         long,
         value_name = "ROOM",
         requires = "server",
-        conflicts_with = "create"
+        conflicts_with = "create",
+        allow_hyphen_values = true
     )]
     pub room: Option<String>,
 
@@ -46,7 +48,7 @@ pub struct JoinArgs {
     pub create: bool,
 
     /// Your name in the room: 1 to 24 letters, digits, `_`, `-` or `.`.
-    #[arg(long, short = 'a', value_name = "NAME")]
+    #[arg(long, short = 'a', value_name = "NAME", allow_hyphen_values = true)]
     pub alias: String,
 }
 
