@@ -3,7 +3,8 @@
 #   make test-browser-unit  html/crypto.js against tests/vectors/v1.json, html/qr.js
 #                           against reference matrices (node only, no browser)
 #   make test-browser-e2e   the page's files load promptly from the real server; then
-#                           the real server, two Chromium pages and `sanctuary join`
+#                           the real server, Chromium pages and `sanctuary join`
+#                           clients in shared rooms
 # Needs node >= 20 with npm, and Debian's Chromium at /usr/bin/chromium
 # (apt-get install -y chromium). Nothing downloads a browser. Screenshots and timings
 # land in target/screenshots/ and target/browser-report.json.
@@ -30,4 +31,5 @@ test-browser-unit:
 test-browser-e2e:
 	@test -x /usr/bin/chromium || { echo "test-browser-e2e: /usr/bin/chromium is missing (apt-get install -y chromium)"; exit 1; }
 	@test -d $(BROWSER_DIR)/node_modules/playwright-core || { echo "test-browser-e2e: run make test-browser-deps first"; exit 1; }
-	cd $(BROWSER_DIR) && $(NODE) --test --test-concurrency=1 --test-reporter=spec page-load.test.mjs e2e.test.mjs
+	@# A child process left running would keep node waiting for ever: bound the whole run.
+	cd $(BROWSER_DIR) && timeout --kill-after=10 600 $(NODE) --test --test-concurrency=1 --test-reporter=spec page-load.test.mjs e2e.test.mjs

@@ -8,7 +8,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { startServer, hasIpv6Loopback, ROOT } from './lib/server.mjs';
 import { launchBrowser, openPage } from './lib/browser.mjs';
-import { startPeer, peerKind } from './lib/terminal-peer.mjs';
+import { startPeer } from './lib/terminal-peer.mjs';
 import { vectorChecks } from './lib/vector-checks.mjs';
 import { dangerousNodes, storageContents, unlabelledControls, qrCanvasRows } from './lib/page-checks.mjs';
 import { importHtml } from './lib/html-module.mjs';
@@ -23,7 +23,7 @@ const T = { timeout: 60000 };
 let server, browser, L, A, B, W;
 const peers = [];
 let link, secret;
-const report = { peer: null, pbkdf2: {}, screenshots: [] };
+const report = { pbkdf2: {}, screenshots: [] };
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // ------------------------------------------------------------------ helpers
@@ -132,8 +132,7 @@ before(async () => {
   await mkdir(SHOTS, { recursive: true });
   server = await startServer();
   browser = await launchBrowser();
-  report.peer = peerKind();
-  console.log(`# server ${server.url} (ws ${server.config.ws_port}); third participant: ${report.peer === 'rust' ? 'sanctuary join (Rust)' : 'node-peer.mjs STAND-IN (sanctuary join not available yet)'}`);
+  console.log(`# server ${server.url} (ws ${server.config.ws_port})`);
 });
 
 after(async () => {
@@ -809,5 +808,85 @@ describe('over the IPv6 loopback', () => {
     } finally {
       await six.stop();
     }
+  });
+});
+
+// ------------------------------------------------------------------ two terminals, one page
+
+describe('two terminal clients and a page in one room', () => {
+  const step = story();
+  let srv, P, tom, tess, invite;
+  const whisperLine = (from, to, text) => (l) => l.includes(`${from} -> ${to} (whisper): ${text}`);
+  // Its own server: stopped here whatever happened, or node would wait on it forever.
+  after(async () => {
+    await P?.context.close();
+    await srv?.stop();
+  });
+
+  step('both terminal clients join the room the page made', T, async () => {
+    srv = await startServer();
+    P = await openPage(browser);
+    await P.page.goto(srv.url);
+    await enterRoom(P.page, 'pia');
+    invite = await P.page.textContent('#invite');
+    tom = startPeer(invite, 'tom');
+    peers.push(tom);
+    await waitEntry(P.page, { kind: 'system', text: 'tom joined' }, 20000);
+    tess = startPeer(invite, 'tess');
+    peers.push(tess);
+    await waitEntry(P.page, { kind: 'system', text: 'tess joined' }, 20000);
+    await tom.waitForLine((l) => l.includes('tess joined'));
+    assert.deepEqual((await members(P.page)).sort(), ['pia', 'tess', 'tom']);
+  });
+
+  step('messages go every way between the page and both terminals', T, async () => {
+    await say(P.page, 'from the page 1');
+    tom.send('from tom 2');
+    tess.send('from tess 3');
+    await waitEntry(P.page, { from: 'tom', text: 'from tom 2' });
+    await waitEntry(P.page, { from: 'tess', text: 'from tess 3' });
+    for (const [t, other] of [[tom, 'tess'], [tess, 'tom']]) {
+      await t.waitForLine((l) => l.includes('pia: from the page 1'));
+      await t.waitForLine((l) => l.includes(`${other}: from ${other}`));
+    }
+  });
+
+  step('whispers reach only their target, from and to either kind of client', T, async () => {
+    await say(P.page, '/purr tom page to tom 4');
+    tom.send('/purr pia tom to page 5');
+    tom.send('/purr tess tom to tess 6');
+    tess.send('/purr pia tess to page 7');
+    await tom.waitForLine(whisperLine('pia', 'you', 'page to tom 4'));
+    await waitEntry(P.page, { kind: 'purr', from: 'tom', text: 'tom to page 5' });
+    await tess.waitForLine(whisperLine('tom', 'you', 'tom to tess 6'));
+    await waitEntry(P.page, { kind: 'purr', from: 'tess', text: 'tess to page 7' });
+    await tom.waitForLine(whisperLine('you', 'tess', 'tom to tess 6'));
+    // Relayed in order: once these later messages arrive, a stray whisper would have too.
+    await say(P.page, 'after the whispers 8');
+    tess.send('after the whispers 9');
+    await tom.waitForLine((l) => l.includes('after the whispers 9'));
+    await tess.waitForLine((l) => l.includes('after the whispers 8'));
+    await waitEntry(P.page, { from: 'tess', text: 'after the whispers 9' });
+    assert.ok(!tess.lines.some((l) => /page to tom 4|tom to page 5/.test(l)), 'tess saw a whisper between pia and tom');
+    assert.ok(!tom.lines.some((l) => l.includes('tess to page 7')), 'tom saw a whisper from tess to pia');
+    const pageLog = await logText(P.page);
+    assert.ok(!pageLog.includes('tom to tess 6'), 'the page saw a whisper between the terminals');
+  });
+
+  step('a kick from the page ends that terminal with status 5', T, async () => {
+    await say(P.page, '/kick tess');
+    const { code } = await tess.waitForExit();
+    assert.equal(code, 5, tess.stderr);
+    assert.match(tess.stderr, /removed from the room by pia/);
+    await tom.waitForLine((l) => l.includes('tess was removed by pia'));
+  });
+
+  step('a stop from a terminal clears the page and ends the stopper with status 0', T, async () => {
+    tom.send('/stop');
+    const { code } = await tom.waitForExit();
+    assert.equal(code, 0, tom.stderr);
+    await P.page.waitForSelector('#ended:not([hidden])');
+    assert.match(await P.page.textContent('#ended-reason'), /tom/);
+    await assertConversationGone(P.page, { words: ['from the page 1', 'tom to page 5'] });
   });
 });

@@ -1,37 +1,12 @@
-// The third participant: the terminal client `sanctuary join LINK --alias NAME`, run as a
-// child process and spoken to over stdin/stdout. This file is the only place the browser
-// tests know how that client is started or what it prints.
-//
-// Until `sanctuary join` exists in the binary, the stand-in is node-peer.mjs (a protocol
-// client in node using html/crypto.js, same command line, same kind of output), so the
-// payloads still cross the real server encrypted. PEER=node forces the stand-in,
-// PEER=rust forces the real client.
-import { spawn, spawnSync } from 'node:child_process';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+// The terminal client `sanctuary join LINK --alias NAME`, run as a child process and
+// spoken to over stdin/stdout. This file is the only place the browser tests know how
+// that client is started or what it prints. Always the real Rust client: a stand-in
+// here would let the terminal client break unnoticed.
+import { spawn } from 'node:child_process';
 import { BIN } from './server.mjs';
 
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-let chosen = null;
-
-export function peerKind() {
-  if (chosen) return chosen;
-  if (process.env.PEER === 'node' || process.env.PEER === 'rust') return (chosen = process.env.PEER);
-  const probe = spawnSync(BIN, ['join', '--help'], { encoding: 'utf8', timeout: 10000 });
-  chosen = probe.status === 0 && /alias/i.test(probe.stdout) ? 'rust' : 'node';
-  return chosen;
-}
-
-function command(link, alias) {
-  if (peerKind() === 'rust') return [BIN, ['join', link, '--alias', alias]];
-  // node 22+ has WebSocket built in; node 20 needs the flag.
-  const flags = typeof WebSocket === 'undefined' ? ['--experimental-websocket', '--no-warnings'] : [];
-  return [process.execPath, [...flags, path.join(HERE, '../node-peer.mjs'), link, '--alias', alias]];
-}
-
 export function startPeer(link, alias) {
-  const [cmd, args] = command(link, alias);
-  const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(BIN, ['join', link, '--alias', alias], { stdio: ['pipe', 'pipe', 'pipe'] });
   const lines = [];
   const waiters = new Set();
   let partial = '', stderr = '';
