@@ -107,8 +107,9 @@ fn idle_connections_cannot_grow_the_server_without_bound() {
     std::thread::sleep(std::time::Duration::from_millis(300));
     let before = srv.threads();
     // Idle connections that never send a request (slowloris) each hold a thread...
+    // (15 from each of 20 addresses, so that the per-address share is not what holds.)
     let idle: Vec<_> = (0..300)
-        .map(|_| std::net::TcpStream::connect(srv.http).expect("connect"))
+        .map(|i| connect_from([127, 0, 0, 1 + (i % 20) as u8], srv.http))
         .collect();
     std::thread::sleep(std::time::Duration::from_millis(500));
     let during = srv.threads();
@@ -130,4 +131,40 @@ fn idle_connections_cannot_grow_the_server_without_bound() {
         );
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
+}
+
+#[test]
+fn one_address_holding_idle_connections_does_not_lock_others_out() {
+    let srv = Server::start(&[]);
+    let get_from = |src: [u8; 4]| {
+        let (status, _, body) = http_request_on(connect_from(src, srv.http), srv.http, "GET", "/");
+        status == 200 && body.contains("<html")
+    };
+    // While places are plentiful, one address may hold more than its share (browser
+    // profiles behind one address keep six keep-alive connections each)...
+    let mut flood: Vec<_> = (0..30)
+        .map(|_| connect_from([127, 0, 0, 9], srv.http))
+        .collect();
+    assert!(get_from([127, 0, 0, 9]), "refused on a quiet server");
+    // ...but flooding, it gets no more than half of the places...
+    flood.extend((0..170).map(|_| connect_from([127, 0, 0, 9], srv.http)));
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let mut refused = connect_from([127, 0, 0, 9], srv.http);
+    refused.set_read_timeout(Some(TIMEOUT)).expect("timeout");
+    let mut buf = [0u8; 1];
+    match std::io::Read::read(&mut refused, &mut buf) {
+        Ok(0) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+        other => panic!("a connection past the share was kept open: {other:?}"),
+    }
+    // ...and every other visitor gets the page at once, each holding several connections.
+    let mut held = Vec::new();
+    for visitor in 1..=8u8 {
+        held.extend((0..6).map(|_| connect_from([127, 0, 1, visitor], srv.http)));
+        assert!(
+            get_from([127, 0, 1, visitor]),
+            "visitor {visitor} locked out"
+        );
+    }
+    drop((flood, held));
 }

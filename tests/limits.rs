@@ -7,7 +7,6 @@ use common::*;
 use sanctuary::client::Event;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::os::fd::FromRawFd;
 use std::time::{Duration, Instant};
 use tungstenite::Message;
 use tungstenite::protocol::frame::Frame;
@@ -94,36 +93,6 @@ fn a_client_that_stops_reading_is_closed_while_the_others_receive_everything() {
         }
     }
     drop(stalled);
-}
-
-/// Connects from a chosen loopback source address (127.0.0.x are all loopback).
-fn connect_from(src: [u8; 4], dst: SocketAddr) -> TcpStream {
-    // SAFETY: plain socket/bind/connect on a fresh descriptor owned by the TcpStream.
-    unsafe {
-        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
-        assert!(fd >= 0);
-        let stream = TcpStream::from_raw_fd(fd);
-        let mut sa: libc::sockaddr_in = std::mem::zeroed();
-        sa.sin_family = libc::AF_INET as libc::sa_family_t;
-        sa.sin_addr.s_addr = u32::from_ne_bytes(src);
-        let len = std::mem::size_of::<libc::sockaddr_in>() as u32;
-        assert_eq!(
-            libc::bind(fd, (&sa as *const libc::sockaddr_in).cast(), len),
-            0,
-            "bind source"
-        );
-        let SocketAddr::V4(d) = dst else {
-            panic!("IPv4 test")
-        };
-        sa.sin_port = d.port().to_be();
-        sa.sin_addr.s_addr = u32::from_ne_bytes(d.ip().octets());
-        assert_eq!(
-            libc::connect(fd, (&sa as *const libc::sockaddr_in).cast(), len),
-            0,
-            "connect"
-        );
-        stream
-    }
 }
 
 /// Handshakes on `stream`; true when the server accepted the WebSocket.

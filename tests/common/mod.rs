@@ -5,6 +5,7 @@ use sanctuary::client::{Client, Event, Session};
 use sanctuary::crypto::{self, RoomKeys};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::os::fd::FromRawFd;
 use std::process::{Child, ChildStderr, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 use tungstenite::{Message, WebSocket};
@@ -119,7 +120,17 @@ impl Drop for Server {
 
 /// One HTTP/1.0 request; returns (status, headers, body).
 pub fn http_request(addr: SocketAddr, method: &str, path: &str) -> (u16, String, String) {
-    let mut s = TcpStream::connect(addr).expect("connect http");
+    let s = TcpStream::connect(addr).expect("connect http");
+    http_request_on(s, addr, method, path)
+}
+
+/// One HTTP/1.0 request on a connected stream.
+pub fn http_request_on(
+    mut s: TcpStream,
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+) -> (u16, String, String) {
     s.set_read_timeout(Some(TIMEOUT)).expect("timeout");
     write!(s, "{method} {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").expect("send request");
     let mut raw = Vec::new();
@@ -132,6 +143,36 @@ pub fn http_request(addr: SocketAddr, method: &str, path: &str) -> (u16, String,
         .and_then(|c| c.parse().ok())
         .expect("status code");
     (status, head.to_owned(), body.to_owned())
+}
+
+/// Connects from a chosen loopback source address (127.0.0.x are all loopback).
+pub fn connect_from(src: [u8; 4], dst: SocketAddr) -> TcpStream {
+    // SAFETY: plain socket/bind/connect on a fresh descriptor owned by the TcpStream.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
+        assert!(fd >= 0);
+        let stream = TcpStream::from_raw_fd(fd);
+        let mut sa: libc::sockaddr_in = std::mem::zeroed();
+        sa.sin_family = libc::AF_INET as libc::sa_family_t;
+        sa.sin_addr.s_addr = u32::from_ne_bytes(src);
+        let len = std::mem::size_of::<libc::sockaddr_in>() as u32;
+        assert_eq!(
+            libc::bind(fd, (&sa as *const libc::sockaddr_in).cast(), len),
+            0,
+            "bind source"
+        );
+        let SocketAddr::V4(d) = dst else {
+            panic!("IPv4 test")
+        };
+        sa.sin_port = d.port().to_be();
+        sa.sin_addr.s_addr = u32::from_ne_bytes(d.ip().octets());
+        assert_eq!(
+            libc::connect(fd, (&sa as *const libc::sockaddr_in).cast(), len),
+            0,
+            "connect"
+        );
+        stream
+    }
 }
 
 pub fn read_json(ws: &mut WebSocket<TcpStream>) -> serde_json::Value {

@@ -290,11 +290,19 @@ impl Server {
         thread::spawn(move || {
             // a tasks pool is used to dispatch the connections into threads
             let tasks_pool = util::TaskPool::new();
+            // sanctuary patch: connections served at once, in all and per address.
+            let cap = util::ConnectionCap::default();
 
             log::debug!("Running accept thread");
             while !inside_close_trigger.load(Relaxed) {
                 let new_client = match server.accept() {
-                    Ok((sock, _)) => {
+                    Ok((sock, peer)) => {
+                        // sanctuary patch: over the cap or its address's share, a
+                        // connection is closed at once (dropping `sock`); the idle
+                        // timeout frees places within seconds.
+                        let Some(slot) = cap.take(peer.map(|p| p.ip())) else {
+                            continue;
+                        };
                         use util::RefinedTcpStream;
                         let (read_closable, write_closable) = match ssl {
                             None => RefinedTcpStream::new(sock),
@@ -313,20 +321,20 @@ impl Server {
                             Some(ref _ssl) => unreachable!(),
                         };
 
-                        Ok(ClientConnection::new(write_closable, read_closable))
+                        Ok((ClientConnection::new(write_closable, read_closable), slot))
                     }
                     Err(e) => Err(e),
                 };
 
                 match new_client {
-                    // sanctuary patch: every open connection holds a pool thread, so cap
-                    // them; beyond the cap a new connection is closed at once (the idle
-                    // timeout frees places within seconds).
-                    Ok(_) if tasks_pool.busy() >= util::MAX_CONNECTIONS => {}
-                    Ok(client) => {
+                    Ok((client, slot)) => {
                         let messages = inside_messages.clone();
                         let mut client = Some(client);
+                        let mut slot = Some(slot);
                         tasks_pool.spawn(Box::new(move || {
+                            // sanctuary patch: the place is given back when this
+                            // connection ends.
+                            let _slot = slot.take();
                             if let Some(client) = client.take() {
                                 // Synchronization is needed for HTTPS requests to avoid a deadlock
                                 if client.secure() {

@@ -1,3 +1,4 @@
+pub use self::connection_cap::{ConnectionCap, ConnectionSlot};
 pub use self::custom_stream::CustomStream;
 pub use self::equal_reader::EqualReader;
 pub use self::fused_reader::FusedReader;
@@ -5,10 +6,11 @@ pub use self::messages_queue::MessagesQueue;
 pub use self::refined_tcp_stream::RefinedTcpStream;
 pub use self::sequential::{SequentialReader, SequentialReaderBuilder};
 pub use self::sequential::{SequentialWriter, SequentialWriterBuilder};
-pub use self::task_pool::{TaskPool, MAX_CONNECTIONS};
+pub use self::task_pool::TaskPool;
 
 use std::str::FromStr;
 
+mod connection_cap;
 mod custom_stream;
 mod equal_reader;
 mod fused_reader;

@@ -26,9 +26,6 @@ struct Sharing {
     waiting_tasks: AtomicUsize,
 }
 
-/// sanctuary patch: most connections served at once (each holds a thread).
-pub const MAX_CONNECTIONS: usize = 128;
-
 /// Minimum number of active threads.
 static MIN_THREADS: usize = 4;
 
@@ -65,12 +62,6 @@ impl TaskPool {
         }
 
         pool
-    }
-
-    /// sanctuary patch: threads running a task (not idle in the pool).
-    pub fn busy(&self) -> usize {
-        let active = self.sharing.active_tasks.load(Ordering::Acquire);
-        active.saturating_sub(self.sharing.waiting_tasks.load(Ordering::Acquire))
     }
 
     /// Executes a function in a thread.
