@@ -63,8 +63,8 @@ function countFrom(p, from) {
   return p.evaluate((from) => document.querySelectorAll(`#log [data-kind="msg"][data-from="${from}"]`).length, from);
 }
 
-function peer(alias) {
-  const x = startPeer(link, alias);
+function peer(alias, at = link) {
+  const x = startPeer(at, alias);
   peers.push(x);
   return x;
 }
@@ -829,11 +829,9 @@ describe('two terminal clients and a page in one room', () => {
     await P.page.goto(srv.url);
     await enterRoom(P.page, 'pia');
     invite = await P.page.textContent('#invite');
-    tom = startPeer(invite, 'tom');
-    peers.push(tom);
+    tom = peer('tom', invite);
     await waitEntry(P.page, { kind: 'system', text: 'tom joined' }, 20000);
-    tess = startPeer(invite, 'tess');
-    peers.push(tess);
+    tess = peer('tess', invite);
     await waitEntry(P.page, { kind: 'system', text: 'tess joined' }, 20000);
     await tom.waitForLine((l) => l.includes('tess joined'));
     assert.deepEqual((await members(P.page)).sort(), ['pia', 'tess', 'tom']);

@@ -15,10 +15,10 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Most connections served at once.
-pub const MAX_CONNECTIONS: usize = 128;
+const MAX_CONNECTIONS: usize = 128;
 
 /// Connections one client address may always hold, however full the server is.
-pub const SHARE_PER_ADDRESS: usize = 16;
+const SHARE_PER_ADDRESS: usize = 16;
 
 /// From this many open connections on, an address past its share is refused, so at
 /// least this many places stay for addresses within their share.

@@ -1,4 +1,4 @@
-pub use self::connection_cap::{ConnectionCap, ConnectionSlot};
+pub use self::connection_cap::ConnectionCap;
 pub use self::custom_stream::CustomStream;
 pub use self::equal_reader::EqualReader;
 pub use self::fused_reader::FusedReader;
