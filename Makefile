@@ -23,8 +23,6 @@ test: lint test-rust $(TEST_EXTRA)
 
 test-rust:
 	$(CARGO) test
-	@# The vendored, patched tiny_http is not a workspace member: its own unit tests.
-	$(CARGO) test -p tiny_http --lib
 
 lint:
 	$(CARGO) fmt --check

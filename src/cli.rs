@@ -119,6 +119,23 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
     pub handshake_timeout: u64,
 
+    /// A name this server answers to besides its addresses, `localhost` and its host
+    /// name (for DNS names or a reverse proxy); repeatable.
+    #[arg(long = "hostname", value_name = "NAME")]
+    pub hostname: Vec<String>,
+
+    /// Most connections to the page port at once (the longest idle gives way).
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
+    pub http_max_connections: u32,
+
+    /// Most page-port connections from one client address (an IPv6 /64 is one address).
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
+    pub http_max_per_ip: u32,
+
+    /// Seconds a page-port connection has to send a whole request.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+    pub request_timeout: u64,
+
     /// Seconds between pings to each client.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     pub ping_interval: u64,
@@ -158,6 +175,17 @@ impl ServeArgs {
             handshake_timeout: Duration::from_secs(self.handshake_timeout),
             ping_interval: Duration::from_secs(self.ping_interval),
             idle_timeout: Duration::from_secs(self.idle_timeout),
+        }
+    }
+
+    /// The page port's limits.
+    pub fn http_limits(&self) -> crate::http::Limits {
+        crate::http::Limits {
+            max_connections: self.http_max_connections as usize,
+            max_per_ip: self.http_max_per_ip as usize,
+            request_timeout: Duration::from_secs(self.request_timeout),
+            // A page file is tens of kilobytes: a reader slower than that is not a browser.
+            response_timeout: Duration::from_secs(10),
         }
     }
 

@@ -4,10 +4,12 @@
 //! one owner of rooms) -> each member's outbound queue ([`ws::outbound`]) -> socket.
 //! The page and its assets are served by [`http`]. Nothing is logged or stored.
 
+pub mod admission;
 pub mod broker;
 pub mod cli;
 pub mod client;
 pub mod crypto;
+pub mod hosts;
 pub mod http;
 pub mod net;
 pub mod protocol;
@@ -56,10 +58,18 @@ pub fn start(args: &ServeArgs) -> io::Result<Running> {
         moderation: args.moderation.as_str(),
         max_message_bytes: limits.max_message_bytes,
     };
-    http::start(http_listeners, &page, &stats)?;
+    let hosts = Arc::new(hosts::HostPolicy::new(&args.hostname));
+    http::start(
+        http_listeners,
+        &page,
+        args.http_limits(),
+        hosts.clone(),
+        stats.clone(),
+    )?;
     let origins = ws::handshake::OriginPolicy {
         http_port,
         allowed: args.allow_origin.clone(),
+        hosts,
     };
     let shared = Arc::new(ws::Shared::new(
         limits,

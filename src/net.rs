@@ -99,7 +99,7 @@ fn ipv6_unavailable(e: &io::Error) -> bool {
 }
 
 /// The interface addresses of the machine (loopback included), from getifaddrs(3).
-fn interface_addresses() -> Vec<IpAddr> {
+pub(crate) fn interface_addresses() -> Vec<IpAddr> {
     let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
     // SAFETY: getifaddrs fills `list`, which is freed below with freeifaddrs.
     if unsafe { libc::getifaddrs(&mut list) } != 0 {

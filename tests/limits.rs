@@ -232,23 +232,26 @@ fn a_run_of_malformed_frames_never_crashes_the_server() {
     assert_eq!(text_of(&next(&mut a)), Some("still here"));
 }
 
+/// The status of a chat handshake with this `Host` and `Origin`.
+fn handshake_status(ws: SocketAddr, host: &str, origin: &str) -> String {
+    let mut s = TcpStream::connect(ws).expect("connect");
+    s.set_read_timeout(Some(TIMEOUT)).expect("timeout");
+    write!(
+        s,
+        "GET /ws HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nOrigin: {origin}\r\n\r\n"
+    )
+    .expect("send");
+    let mut buf = [0u8; 12];
+    s.read_exact(&mut buf).expect("status line");
+    String::from_utf8_lossy(&buf[9..12]).into_owned()
+}
+
 #[test]
 fn a_foreign_origin_is_refused_with_403_and_the_own_origin_accepted() {
     let srv = Server::start(&["--allow-origin", "http://friend.example"]);
-    let try_origin = |origin: &str| {
-        let mut s = TcpStream::connect(srv.ws).expect("connect");
-        s.set_read_timeout(Some(TIMEOUT)).expect("timeout");
-        write!(
-            s,
-            "GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nOrigin: {origin}\r\n\r\n",
-            srv.ws.port()
-        )
-        .expect("send");
-        let mut buf = [0u8; 12];
-        s.read_exact(&mut buf).expect("status line");
-        String::from_utf8_lossy(&buf[9..12]).into_owned()
-    };
+    let host = format!("127.0.0.1:{}", srv.ws.port());
+    let try_origin = |origin: &str| handshake_status(srv.ws, &host, origin);
     assert_eq!(try_origin("http://evil.example"), "403");
     assert_eq!(
         try_origin(&format!("http://127.0.0.1:{}", srv.ws.port())),
@@ -260,6 +263,38 @@ fn a_foreign_origin_is_refused_with_403_and_the_own_origin_accepted() {
         "101"
     );
     assert_eq!(try_origin("http://friend.example"), "101");
+}
+
+#[test]
+fn a_page_on_a_rebound_name_cannot_open_a_chat() {
+    let srv = Server::start(&["--hostname", "chat.lan"]);
+    let (ws, page) = (srv.ws.port(), srv.http.port());
+    // DNS rebinding: evil.example now resolves to us; its page's Host and Origin agree.
+    assert_eq!(
+        handshake_status(
+            srv.ws,
+            &format!("evil.example:{ws}"),
+            &format!("http://evil.example:{page}")
+        ),
+        "403"
+    );
+    // A foreign Host is refused even without a browser Origin.
+    let s = TcpStream::connect(srv.ws).expect("connect");
+    s.set_read_timeout(Some(TIMEOUT)).expect("timeout");
+    let stream = tungstenite::client(format!("ws://evil.example:{ws}/ws"), s);
+    assert!(stream.is_err(), "handshake with a foreign Host accepted");
+    // This server's own names pass.
+    for name in ["chat.lan", "localhost", "127.0.0.1"] {
+        assert_eq!(
+            handshake_status(
+                srv.ws,
+                &format!("{name}:{ws}"),
+                &format!("http://{name}:{page}")
+            ),
+            "101",
+            "{name}"
+        );
+    }
 }
 
 #[test]

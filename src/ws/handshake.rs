@@ -2,37 +2,34 @@
 //! Origin check that stops other web sites from opening chats in a visitor's browser.
 
 use std::io::{self, Read, Write};
+use std::sync::Arc;
 use std::time::Instant;
 use tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tungstenite::http::StatusCode;
 use tungstenite::protocol::WebSocketConfig;
 use tungstenite::{HandshakeError, WebSocket};
 
-/// Which browser origins may open a chat.
+use crate::hosts::{HostPolicy, split_authority};
+
+/// Which hosts and browser origins may open a chat.
 #[derive(Clone, Debug)]
 pub struct OriginPolicy {
     /// The page's port: a page served by this server has it in its origin.
     pub http_port: u16,
     /// Origins allowed by `--allow-origin`, compared exactly (case-insensitive).
     pub allowed: Vec<String>,
-}
-
-fn split_host_port(authority: &str) -> (&str, Option<&str>) {
-    // "[v6]:port", "[v6]", "host:port" or "host".
-    if let Some(rest) = authority.strip_prefix('[') {
-        let (host, after) = rest.split_once(']').unwrap_or((rest, ""));
-        return (host, after.strip_prefix(':'));
-    }
-    match authority.rsplit_once(':') {
-        Some((host, port)) => (host, Some(port)),
-        None => (authority, None),
-    }
+    /// The names that name this server, for `Host` and for a page's origin.
+    pub hosts: Arc<HostPolicy>,
 }
 
 impl OriginPolicy {
-    /// A missing Origin (not a browser) passes; a browser Origin must be this server's
-    /// page (same host as `Host`, on the HTTP port) or one of `--allow-origin`.
+    /// `Host` must name this server (DNS rebinding); a missing Origin (not a browser)
+    /// then passes, and a browser Origin must be this server's page (a host on the
+    /// allowlist, on the HTTP port) or one of `--allow-origin`.
     pub fn allows(&self, origin: Option<&str>, host: Option<&str>) -> bool {
+        if !host.is_some_and(|h| self.hosts.allows(h)) {
+            return false;
+        }
         let Some(origin) = origin else { return true };
         let origin = origin.trim_end_matches('/');
         if self
@@ -45,14 +42,12 @@ impl OriginPolicy {
         let Some(authority) = origin.strip_prefix("http://") else {
             return false;
         };
-        let Some(host) = host else { return false };
-        let (origin_host, origin_port) = split_host_port(authority);
-        let (host_name, _) = split_host_port(host);
+        let (origin_host, origin_port) = split_authority(authority);
         let port_ok = match origin_port {
             Some(p) => p.parse::<u16>().ok() == Some(self.http_port),
             None => self.http_port == 80,
         };
-        port_ok && !origin_host.is_empty() && origin_host.eq_ignore_ascii_case(host_name)
+        port_ok && self.hosts.allows_host(origin_host)
     }
 }
 
@@ -86,7 +81,7 @@ pub fn accept<S: Read + Write>(
         }
         let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
         if !policy.allows(header("origin"), header("host")) {
-            return Err(refuse(StatusCode::FORBIDDEN, "origin not allowed"));
+            return Err(refuse(StatusCode::FORBIDDEN, "host or origin not allowed"));
         }
         Ok(resp)
     };
@@ -114,36 +109,44 @@ mod tests {
         OriginPolicy {
             http_port: 6969,
             allowed: vec!["https://chat.example".into()],
+            hosts: Arc::new(HostPolicy::new(&["pi.lan".to_owned()])),
         }
     }
 
     #[test]
-    fn non_browser_clients_without_origin_pass() {
-        assert!(policy().allows(None, Some("10.0.0.2:9696")));
+    fn non_browser_clients_without_origin_pass_if_the_host_names_this_server() {
+        assert!(policy().allows(None, Some("127.0.0.1:9696")));
+        assert!(policy().allows(None, Some("pi.lan:9696")));
+        assert!(!policy().allows(None, Some("evil.example:9696")));
+        assert!(!policy().allows(None, None));
     }
 
     #[test]
     fn the_servers_own_page_passes_on_every_host_spelling() {
         let p = policy();
-        assert!(p.allows(Some("http://10.0.0.2:6969"), Some("10.0.0.2:9696")));
-        assert!(p.allows(Some("http://[fe80::1]:6969"), Some("[fe80::1]:9696")));
-        assert!(p.allows(Some("http://Pi.local:6969"), Some("pi.local:9696")));
+        assert!(p.allows(Some("http://127.0.0.1:6969"), Some("127.0.0.1:9696")));
+        assert!(p.allows(Some("http://[::1]:6969"), Some("[::1]:9696")));
+        assert!(p.allows(Some("http://Pi.LAN:6969"), Some("pi.lan:9696")));
+        assert!(p.allows(Some("http://localhost:6969"), Some("127.0.0.1:9696")));
     }
 
     #[test]
-    fn foreign_origins_are_refused() {
+    fn foreign_and_rebound_origins_are_refused() {
         let p = policy();
-        assert!(!p.allows(Some("http://evil.example:6969"), Some("10.0.0.2:9696")));
-        assert!(!p.allows(Some("http://10.0.0.2:8080"), Some("10.0.0.2:9696")));
-        assert!(!p.allows(Some("http://10.0.0.2"), Some("10.0.0.2:9696")));
-        assert!(!p.allows(Some("null"), Some("10.0.0.2:9696")));
-        assert!(!p.allows(Some("http://10.0.0.2:6969"), None));
-        assert!(!p.allows(Some("http://10.0.0.2.evil:6969"), Some("10.0.0.2:9696")));
+        let host = Some("127.0.0.1:9696");
+        assert!(!p.allows(Some("http://evil.example:6969"), host));
+        // A rebound name: the page's origin and the Host agree, but name someone else.
+        assert!(!p.allows(Some("http://evil.example:6969"), Some("evil.example:9696")));
+        assert!(!p.allows(Some("http://127.0.0.1:8080"), host));
+        assert!(!p.allows(Some("http://127.0.0.1"), host));
+        assert!(!p.allows(Some("null"), host));
+        assert!(!p.allows(Some("http://127.0.0.1.evil:6969"), host));
     }
 
     #[test]
     fn allow_listed_origins_pass() {
-        assert!(policy().allows(Some("https://chat.example"), Some("10.0.0.2:9696")));
-        assert!(policy().allows(Some("HTTPS://CHAT.EXAMPLE/"), Some("x")));
+        let host = Some("127.0.0.1:9696");
+        assert!(policy().allows(Some("https://chat.example"), host));
+        assert!(policy().allows(Some("HTTPS://CHAT.EXAMPLE/"), host));
     }
 }

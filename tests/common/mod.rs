@@ -24,9 +24,36 @@ pub struct Server {
 
 impl Server {
     pub fn start(extra: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_sanctuary"))
-            .args(["--http-port", "0", "--ws-port", "0", "--bind", "127.0.0.1"])
-            .args(extra)
+        Server::start_with_rlimit(extra, None)
+    }
+
+    /// The server under a resource limit (setrlimit, as `prlimit` does), for example
+    /// `(libc::RLIMIT_AS, 128 << 20)`: an allocation driven by input past it aborts it.
+    pub fn start_with_rlimit(
+        extra: &[&str],
+        rlimit: Option<(libc::__rlimit_resource_t, u64)>,
+    ) -> Server {
+        use std::os::unix::process::CommandExt;
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_sanctuary"));
+        cmd.args(["--http-port", "0", "--ws-port", "0", "--bind", "127.0.0.1"])
+            .args(extra);
+        if let Some((resource, value)) = rlimit {
+            let limit = libc::rlimit {
+                rlim_cur: value as libc::rlim_t,
+                rlim_max: value as libc::rlim_t,
+            };
+            // SAFETY: setrlimit is async-signal-safe and `limit` is copied into the closure.
+            unsafe {
+                cmd.pre_exec(move || {
+                    if libc::setrlimit(resource, &limit) == 0 {
+                        Ok(())
+                    } else {
+                        Err(std::io::Error::last_os_error())
+                    }
+                });
+            }
+        }
+        let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -109,6 +136,26 @@ impl Server {
     pub fn http_get(&self, path: &str) -> (u16, String, String) {
         http_request(self.http, "GET", path)
     }
+
+    /// Whether the process is still running (not exited or killed).
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Proves the server still does its job: the page loads, and two new members of a
+    /// new room exchange a message.
+    pub fn still_serves(&mut self) {
+        assert!(self.alive(), "the server died");
+        let (status, _, body) = self.http_get("/");
+        assert_eq!(status, 200, "the page did not load");
+        assert!(body.contains("<html"), "the page is not the page");
+        let (room, keys) = (new_room(), new_keys());
+        let (mut a, _) = enter(self, &room, "after-a", &keys);
+        let (mut b, _) = enter(self, &room, "after-b", &keys);
+        a.say("still here").expect("say");
+        let got = wait_for(&mut b, "the message", |e| text_of(e).is_some());
+        assert_eq!(text_of(&got), Some("still here"));
+    }
 }
 
 impl Drop for Server {
@@ -143,6 +190,19 @@ pub fn http_request_on(
         .and_then(|c| c.parse().ok())
         .expect("status code");
     (status, head.to_owned(), body.to_owned())
+}
+
+/// Writes raw bytes to the page port and reads until the server closes (or `TIMEOUT`);
+/// returns the status code of the first response, if any arrived.
+pub fn http_raw(addr: SocketAddr, request: &[u8]) -> Option<u16> {
+    let mut s = TcpStream::connect(addr).expect("connect http");
+    s.set_read_timeout(Some(TIMEOUT)).expect("timeout");
+    // The server may answer and close before reading it all: a failed write is fine.
+    let _ = s.write_all(request);
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw);
+    text.split_whitespace().nth(1).and_then(|c| c.parse().ok())
 }
 
 /// Connects from a chosen loopback source address (127.0.0.x are all loopback).

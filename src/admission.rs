@@ -1,0 +1,86 @@
+//! Who may hold a connection: the per-address count both ports share a rule for.
+//!
+//! An IPv6 host is given a whole /64 (it picks addresses in it at will, privacy
+//! addresses rotate), so a /64 counts as one address; an IPv4-mapped IPv6 address counts
+//! as the IPv4 address it is.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv6Addr};
+
+/// The address a connection is counted under.
+pub fn key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+        }
+        v4 => v4,
+    }
+}
+
+/// Connections held, in all and per address (by [`key`]).
+#[derive(Debug, Default)]
+pub struct Counts {
+    per_addr: HashMap<IpAddr, usize>,
+    total: usize,
+}
+
+impl Counts {
+    pub fn total(&self) -> usize {
+        self.total
+    }
+
+    /// Connections held by the address `key` stands for.
+    pub fn of(&self, key: IpAddr) -> usize {
+        self.per_addr.get(&key).copied().unwrap_or(0)
+    }
+
+    pub fn add(&mut self, key: IpAddr) {
+        *self.per_addr.entry(key).or_default() += 1;
+        self.total += 1;
+    }
+
+    pub fn remove(&mut self, key: IpAddr) {
+        if let Some(n) = self.per_addr.get_mut(&key) {
+            *n -= 1;
+            self.total -= 1;
+            if *n == 0 {
+                self.per_addr.remove(&key);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().expect("ip")
+    }
+
+    #[test]
+    fn an_ipv6_slash_64_counts_as_one_address_and_mapped_ipv4_as_ipv4() {
+        assert_eq!(
+            key(ip("2001:db8:1:2:aaaa::1")),
+            key(ip("2001:db8:1:2:ffff::9"))
+        );
+        assert_ne!(key(ip("2001:db8:1:2::1")), key(ip("2001:db8:1:3::1")));
+        assert_eq!(key(ip("::ffff:10.0.0.2")), ip("10.0.0.2"));
+        assert_eq!(key(ip("10.0.0.2")), ip("10.0.0.2"));
+    }
+
+    #[test]
+    fn counts_go_up_and_down_per_address_and_in_all() {
+        let mut c = Counts::default();
+        let (a, b) = (key(ip("10.0.0.1")), key(ip("2001:db8::1")));
+        c.add(a);
+        c.add(a);
+        c.add(key(ip("2001:db8::2")));
+        assert_eq!((c.of(a), c.of(b), c.total()), (2, 1, 3));
+        c.remove(a);
+        c.remove(b);
+        c.remove(b); // already gone: no underflow
+        assert_eq!((c.of(a), c.of(b), c.total()), (1, 0, 1));
+    }
+}
