@@ -250,6 +250,47 @@ mod tests {
         );
     }
 
+    /// A small deterministic generator (xorshift): the same cases on every run.
+    fn next(state: &mut u64) -> u64 {
+        *state ^= *state << 13;
+        *state ^= *state >> 7;
+        *state ^= *state << 17;
+        *state
+    }
+
+    #[test]
+    fn no_byte_string_makes_the_reader_or_the_host_check_panic() {
+        // Mutations of a valid head (bytes replaced, cut, repeated) and pure noise.
+        let seed = b"GET /a?b HTTP/1.1\r\nHost: [::1]:80\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+        let alphabet = b"\r\n :/?[]%GETHOSTPhttp1.0\xff\x00";
+        let hosts = crate::hosts::HostPolicy::new(&[]);
+        let mut state = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..50_000 {
+            let mut input = seed.to_vec();
+            for _ in 0..next(&mut state) % 8 {
+                let at = next(&mut state) as usize % input.len();
+                let byte = alphabet[next(&mut state) as usize % alphabet.len()];
+                match next(&mut state) % 3 {
+                    0 => input[at] = byte,
+                    1 => input.insert(at, byte),
+                    _ => input.truncate(at.max(1)),
+                }
+            }
+            if next(&mut state).is_multiple_of(10) {
+                input = (0..next(&mut state) % 64)
+                    .map(|_| next(&mut state) as u8)
+                    .collect();
+            }
+            let _ = check_partial(&input);
+            if let Some(end) = head_end(&input) {
+                let _ = parse(&input[..end]);
+            }
+            if let Ok(Request { host: Some(h), .. }) = parse(&input) {
+                let _ = hosts.allows(h);
+            }
+        }
+    }
+
     #[test]
     fn partial_heads_are_refused_as_soon_as_they_pass_a_limit() {
         assert_eq!(check_partial(b"GET / HTTP/1.1\r\nHost"), Ok(()));
