@@ -56,6 +56,13 @@ impl From<tungstenite::Error> for ClientError {
             tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed => {
                 ClientError::Closed(None)
             }
+            // Over the connection caps, the server answers the handshake with 503.
+            tungstenite::Error::Http(resp) if resp.status().as_u16() == 503 => {
+                ClientError::Refused {
+                    code: "server_full".into(),
+                    message: String::new(),
+                }
+            }
             other => ClientError::WebSocket(other),
         }
     }

@@ -492,6 +492,22 @@ fn a_taken_alias_is_refused_with_status_8() {
 }
 
 #[test]
+fn a_full_server_is_refused_with_status_8_and_says_so() {
+    let srv = Server::start(&["--max-connections", "1"]);
+    let (_held, _) = srv.raw();
+    let (status, _, stderr) = Term::spawn(&[
+        "--server",
+        &srv.http.to_string(),
+        "--create",
+        "--alias",
+        "bob",
+    ])
+    .wait();
+    assert_eq!(status, 8, "{stderr}");
+    assert!(stderr.contains("full"), "{stderr}");
+}
+
+#[test]
 fn an_unreachable_server_exits_with_status_3() {
     let nobody = closed_port();
     let link = format!("http://{nobody}/#{}.{}", new_room(), new_secret());

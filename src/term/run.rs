@@ -152,7 +152,9 @@ fn secret_error(e: SecretError) -> Exit {
 fn connect_error(e: ClientError) -> Exit {
     match e {
         ClientError::Io(e) => Exit::Unreachable(format!("cannot reach the chat port: {e}")),
-        ClientError::Closed(Some(1013)) => Exit::Refused(render::error_text("server_full", "")),
+        ClientError::Refused { code, message } => {
+            Exit::Refused(render::error_text(&code, &message))
+        }
         ClientError::Closed(_) => Exit::Unreachable("the chat port closed the connection".into()),
         other => Exit::Protocol(other.to_string()),
     }
@@ -162,9 +164,6 @@ fn enter_error(e: ClientError) -> Exit {
     match e {
         ClientError::Refused { code, .. } if code == "bad_proof" => Exit::WrongSecret,
         ClientError::Closed(Some(4003)) => Exit::WrongSecret,
-        ClientError::Refused { code, message } => {
-            Exit::Refused(render::error_text(&code, &message))
-        }
         other => connect_error(other),
     }
 }
