@@ -108,6 +108,7 @@ fn others(members: &[Member], id: ConnId) -> impl Iterator<Item = &Member> {
 impl Broker {
     fn run(mut self, rx: &Receiver<Event>) {
         for event in rx {
+            let rooms = self.rooms.len();
             match event {
                 Event::Request(conn, req) => self.handle(&conn, *req),
                 Event::Gone(id) => self.leave(id, LeftReason::Gone, None),
@@ -116,6 +117,10 @@ impl Broker {
                     let _ = done.send(());
                     return;
                 }
+            }
+            // A room ended: what handling its events left on this stack goes with it.
+            if self.rooms.len() < rooms {
+                crate::wipe::scrub_stack::<{ 64 * 1024 }>();
             }
         }
     }

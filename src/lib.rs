@@ -16,6 +16,7 @@ pub mod protocol;
 pub mod ratelimit;
 pub mod stats;
 pub mod term;
+pub mod wipe;
 pub mod ws;
 
 use crossbeam_channel::Sender;

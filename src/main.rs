@@ -1,8 +1,8 @@
 //! Start-up: parse flags, start the server, print the banner once, and wait for
 //! SIGINT/SIGTERM to purge every room and exit.
 
-#[cfg(target_env = "musl")]
-mod serial_alloc;
+#[global_allocator]
+static GLOBAL: sanctuary::wipe::Wiping = sanctuary::wipe::Wiping;
 
 use clap::Parser;
 use sanctuary::cli::{Cli, Command};

@@ -126,7 +126,11 @@ fn admit(stream: TcpStream, ip: IpAddr, shared: &Arc<Shared>) {
     let spawned = std::thread::Builder::new()
         .name("ws-conn".into())
         .stack_size(CONN_STACK)
-        .spawn(move || conn::run(stream, ticket));
+        .spawn(move || {
+            conn::run(stream, ticket);
+            // The thread's stack may be kept for the next one (glibc caches stacks).
+            crate::wipe::scrub_stack::<{ CONN_STACK / 2 }>();
+        });
     // A failed spawn drops the closure, and with it the stream and the ticket.
     drop(spawned);
 }
