@@ -1,6 +1,10 @@
 //! One connection's thread: handshake, hello, then read frames, enforce the frame
 //! rules and the rate, parse requests and pass them to the broker. Everything it
 //! writes goes through the connection's [`Outbound`], like the broker's frames.
+//!
+//! What one connection can hold is bounded (the README adds it up): the outbound
+//! bounds, a fixed kernel receive buffer, tungstenite's buffers (up to a frame and a
+//! message of `--max-message-bytes`) and this thread's stack.
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
@@ -10,7 +14,7 @@ use tungstenite::error::CapacityError;
 use tungstenite::protocol::WebSocketConfig;
 use tungstenite::{Error as WsError, Message, WebSocket};
 
-use super::outbound::{Frame, Outbound};
+use super::outbound::{self, Bounds, Frame, Outbound};
 use super::{Shared, Ticket, frame, handshake};
 use crate::broker::{Conn, Event};
 use crate::crypto;
@@ -22,6 +26,10 @@ const CLOSE_GRACE: Duration = Duration::from_secs(2);
 /// Read chunk for frames; small because chat frames are small (bigger frames still
 /// arrive whole: the buffer grows to the frame, up to the message limit).
 const READ_BUFFER: usize = 2048;
+/// `SO_RCVBUF` asked for (the kernel doubles it): clients send small frames and this
+/// thread reads them as they come, so a fixed 32 KiB instead of autotuning (up to
+/// tcp_rmem's maximum, 6 MiB or more) only bounds what a flood can park in the kernel.
+const RECV_BUFFER: usize = 16 * 1024;
 
 /// The socket as tungstenite sees it: reads come from the socket, writes (pongs,
 /// close replies, the handshake response) go through the outbound queue.
@@ -57,14 +65,20 @@ pub fn run(stream: TcpStream, ticket: Ticket) {
     let shared = ticket.shared();
     let limits = &shared.limits;
     let _ = stream.set_nodelay(true);
+    if outbound::fix_buffer(&stream, libc::SO_RCVBUF, RECV_BUFFER).is_err() {
+        return;
+    }
     let Ok(write_half) = stream.try_clone() else {
         return;
     };
-    let out = Arc::new(Outbound::new(
-        write_half,
-        limits.queue_frames,
-        shared.flusher.clone(),
-    ));
+    let bounds = Bounds {
+        frames: limits.queue_frames,
+        bytes: limits.queue_bytes,
+    };
+    let Ok(out) = Outbound::new(write_half, bounds, shared.flusher.clone()) else {
+        return;
+    };
+    let out = Arc::new(out);
     let socket = out.socket();
     let config = WebSocketConfig::default()
         .read_buffer_size(READ_BUFFER)
