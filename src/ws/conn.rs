@@ -36,11 +36,22 @@ const RECV_BUFFER: usize = 16 * 1024;
 struct Duplex {
     read: TcpStream,
     out: Arc<Outbound>,
+    /// During the handshake: when it must be over.
+    deadline: Option<Instant>,
 }
 
 impl Read for Duplex {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.read.read(buf)
+        match self.deadline {
+            Some(deadline) => handshake::read_by(deadline, &self.read, buf),
+            None => self.read.read(buf),
+        }
+    }
+}
+
+impl handshake::ReadDeadline for Duplex {
+    fn set_read_deadline(&mut self, deadline: Option<Instant>) {
+        self.deadline = deadline;
     }
 }
 
@@ -86,20 +97,12 @@ pub fn run(stream: TcpStream, ticket: Ticket) {
         .max_message_size(Some(limits.max_message_bytes))
         .max_frame_size(Some(limits.max_message_bytes));
     let deadline = Instant::now() + limits.handshake_timeout;
-    if socket
-        .set_read_timeout(Some(limits.handshake_timeout))
-        .is_err()
-    {
-        return;
-    }
     let duplex = Duplex {
         read: stream,
         out: out.clone(),
+        deadline: None,
     };
-    let accepted = handshake::accept(duplex, &shared.origins, config, deadline, |left| {
-        socket.set_read_timeout(Some(left))
-    });
-    let Ok(mut ws) = accepted else {
+    let Ok(mut ws) = handshake::accept(duplex, &shared.origins, config, deadline) else {
         linger(&out, socket);
         return;
     };
