@@ -73,21 +73,31 @@ impl Write for Duplex {
 struct End(Option<(u16, &'static str)>);
 
 pub fn run(stream: TcpStream, ticket: Ticket) {
+    let peak = serve(stream, &ticket);
+    let stats = ticket.shared().stats.clone();
+    drop(ticket);
+    if peak >= release::AFTER || stats.connections() == 0 {
+        release::to_os();
+    }
+}
+
+/// Serves one connection to its end; returns the most bytes its queue ever held.
+fn serve(stream: TcpStream, ticket: &Ticket) -> usize {
     let shared = ticket.shared();
     let limits = &shared.limits;
     let _ = stream.set_nodelay(true);
     if outbound::fix_buffer(&stream, libc::SO_RCVBUF, RECV_BUFFER).is_err() {
-        return;
+        return 0;
     }
     let Ok(write_half) = stream.try_clone() else {
-        return;
+        return 0;
     };
     let bounds = Bounds {
         frames: limits.queue_frames,
         bytes: limits.queue_bytes,
     };
     let Ok(out) = Outbound::new(write_half, bounds, shared.flusher.clone()) else {
-        return;
+        return 0;
     };
     let out = Arc::new(out);
     let socket = out.socket();
@@ -104,7 +114,7 @@ pub fn run(stream: TcpStream, ticket: Ticket) {
     };
     let Ok(mut ws) = handshake::accept(duplex, &shared.origins, config, deadline) else {
         linger(&out, socket);
-        return;
+        return out.peak_unsent();
     };
 
     let conn = Arc::new(Conn {
@@ -123,6 +133,27 @@ pub fn run(stream: TcpStream, ticket: Ticket) {
         out.close(code, reason);
     }
     linger(&out, socket);
+    out.peak_unsent()
+}
+
+/// Giving freed memory back to the OS. glibc returns only the free top of an arena
+/// (past 128 KiB), so frames freed below live allocations (a room still busy, members
+/// who joined since) stay resident after the members that pinned them leave;
+/// `malloc_trim` also releases the free pages inside the arenas. It walks every arena,
+/// so it is only called when a connection that held much ends, or the last one does.
+mod release {
+    /// A connection whose queue held this much may have left freed memory behind.
+    pub const AFTER: usize = 64 * 1024;
+
+    #[cfg(target_env = "gnu")]
+    pub fn to_os() {
+        // SAFETY: malloc_trim only touches the allocator's own free lists.
+        unsafe { libc::malloc_trim(0) };
+    }
+
+    /// Other C libraries (the static musl builds) have no `malloc_trim`.
+    #[cfg(not(target_env = "gnu"))]
+    pub fn to_os() {}
 }
 
 /// Waits briefly for the peer to read our last frames and hang up. Closing a socket
