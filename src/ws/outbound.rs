@@ -183,7 +183,7 @@ impl Outbound {
             if st.queue.len() >= self.bounds.frames || unread > self.bounds.bytes {
                 return Err(Overflow);
             }
-            st.push(f.clone());
+            st.push(f.clone(), 0);
             return Ok(());
         }
         // The common case: the socket takes the whole frame and nothing is queued.
@@ -203,8 +203,7 @@ impl Outbound {
                 return Ok(());
             }
         };
-        st.push(f.clone());
-        st.wrote(written);
+        st.push(f.clone(), written);
         self.write_queue(&mut st);
         Ok(())
     }
@@ -219,7 +218,7 @@ impl Outbound {
         st.closing_since = Some(Instant::now());
         // The close frame may exceed the bounds (by one frame, at most 125 bytes): it
         // must never be refused.
-        st.push(f);
+        st.push(f, 0);
         if st.queue.len() == 1 {
             self.write_queue(&mut st);
         }
@@ -292,8 +291,11 @@ impl Outbound {
 }
 
 impl State {
-    fn push(&mut self, f: Frame) {
-        self.unsent += f.len();
+    /// Queues `f`, of which `written` bytes already went to the kernel (only ever
+    /// non-zero for the head).
+    fn push(&mut self, f: Frame, written: usize) {
+        self.unsent += f.len() - written;
+        self.head_written += written;
         self.peak_unsent = self.peak_unsent.max(self.unsent);
         self.queue.push_back(f);
     }
