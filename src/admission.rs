@@ -1,4 +1,7 @@
-//! Who may hold a connection: the per-address count both ports share a rule for.
+//! Who may hold a connection, on both ports: a total cap and a per-address share, and
+//! when either is reached, the connection that has waited longest without sending a
+//! whole request (or handshake) gives way to the newcomer, so that holding connections
+//! open (slowloris) cannot keep anyone out.
 //!
 //! An IPv6 host is given a whole /64 (it picks addresses in it at will, privacy
 //! addresses rotate), so a /64 counts as one address; an IPv4-mapped IPv6 address counts
@@ -6,6 +9,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr};
+use std::time::Instant;
 
 /// The address a connection is counted under.
 pub fn key(ip: IpAddr) -> IpAddr {
@@ -16,6 +20,26 @@ pub fn key(ip: IpAddr) -> IpAddr {
         }
         v4 => v4,
     }
+}
+
+/// Whether a newcomer fits under the caps.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Fit {
+    Fits,
+    /// A waiting connection must give way: one of this address (its share is full), or
+    /// anyone's (`None`: the total is full).
+    Displace(Option<IpAddr>),
+}
+
+/// Of `waiting` (id, address key, waiting since), the one to displace within `scope`.
+pub fn longest_waiting<T>(
+    waiting: impl Iterator<Item = (T, IpAddr, Instant)>,
+    scope: Option<IpAddr>,
+) -> Option<T> {
+    waiting
+        .filter(|(_, key, _)| scope.is_none_or(|s| s == *key))
+        .min_by_key(|(_, _, since)| *since)
+        .map(|(id, _, _)| id)
 }
 
 /// Connections held, in all and per address (by [`key`]).
@@ -33,6 +57,17 @@ impl Counts {
     /// Connections held by the address `key` stands for.
     pub fn of(&self, key: IpAddr) -> usize {
         self.per_addr.get(&key).copied().unwrap_or(0)
+    }
+
+    /// Whether a newcomer from `key` fits under `max_total` and `max_per_addr`.
+    pub fn fit(&self, key: IpAddr, max_total: usize, max_per_addr: usize) -> Fit {
+        if self.of(key) >= max_per_addr {
+            Fit::Displace(Some(key))
+        } else if self.total >= max_total {
+            Fit::Displace(None)
+        } else {
+            Fit::Fits
+        }
     }
 
     pub fn add(&mut self, key: IpAddr) {
@@ -82,5 +117,23 @@ mod tests {
         c.remove(b);
         c.remove(b); // already gone: no underflow
         assert_eq!((c.of(a), c.of(b), c.total()), (1, 0, 1));
+    }
+
+    #[test]
+    fn a_full_address_displaces_its_own_longest_waiting_and_a_full_port_anyones() {
+        let mut c = Counts::default();
+        let (a, b) = (ip("10.0.0.1"), ip("10.0.0.2"));
+        c.add(a);
+        c.add(a);
+        c.add(b);
+        assert_eq!(c.fit(b, 4, 2), Fit::Fits);
+        assert_eq!(c.fit(a, 4, 2), Fit::Displace(Some(a)));
+        assert_eq!(c.fit(b, 3, 2), Fit::Displace(None));
+        let t0 = Instant::now();
+        let t1 = t0 + std::time::Duration::from_secs(1);
+        let waiting = || [(1, b, t0), (2, a, t1), (3, a, t1 + (t1 - t0))].into_iter();
+        assert_eq!(longest_waiting(waiting(), Some(a)), Some(2));
+        assert_eq!(longest_waiting(waiting(), None), Some(1));
+        assert_eq!(longest_waiting(waiting(), Some(ip("10.0.0.3"))), None);
     }
 }

@@ -75,8 +75,10 @@ pub struct ServeArgs {
     #[arg(short = '6', long = "ipv6", conflicts_with = "bind")]
     pub ipv6: bool,
 
-    /// Most WebSocket connections at once.
-    #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..))]
+    /// Most WebSocket connections at once. 128 keeps the worst case (every connection
+    /// at its bounds, 622 KiB each: see the README) at 78 MiB, inside the systemd
+    /// unit's MemoryMax=128M; 512 would be 311 MiB.
+    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
 
     /// Most WebSocket connections from one client address.
@@ -106,6 +108,11 @@ pub struct ServeArgs {
     /// Frames queued for a client that reads slowly before it is disconnected.
     #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(8..))]
     pub queue_frames: u32,
+
+    /// Bytes a client may leave unread (queued, and in the kernel send buffer) before it
+    /// is disconnected.
+    #[arg(long, default_value_t = 256 * 1024, value_parser = clap::value_parser!(u32).range(64 * 1024..))]
+    pub queue_bytes: u32,
 
     /// Another browser origin allowed to open chats (e.g. http://chat.lan:6969); repeatable.
     #[arg(long = "allow-origin", value_name = "ORIGIN")]
@@ -156,6 +163,7 @@ pub struct Limits {
     pub rate: u32,
     pub burst: u32,
     pub queue_frames: usize,
+    pub queue_bytes: usize,
     pub handshake_timeout: Duration,
     pub ping_interval: Duration,
     pub idle_timeout: Duration,
@@ -172,6 +180,7 @@ impl ServeArgs {
             rate: self.rate,
             burst: self.burst,
             queue_frames: self.queue_frames as usize,
+            queue_bytes: self.queue_bytes as usize,
             handshake_timeout: Duration::from_secs(self.handshake_timeout),
             ping_interval: Duration::from_secs(self.ping_interval),
             idle_timeout: Duration::from_secs(self.idle_timeout),
@@ -258,5 +267,6 @@ mod tests {
         assert!(parse(&["--max-members", "0"]).is_err());
         assert!(parse(&["--bind", "not-an-ip"]).is_err());
         assert!(parse(&["--moderation", "nobody"]).is_err());
+        assert!(parse(&["--queue-bytes", "4096"]).is_err());
     }
 }

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use super::request::{self, Request};
 use super::routes::{self, Response};
-use crate::admission::{self, Counts};
+use crate::admission::{self, Counts, Fit};
 use crate::hosts::HostPolicy;
 use crate::stats::Stats;
 
@@ -213,33 +213,24 @@ impl Connections {
         self.counts.remove(c.key);
     }
 
-    /// Drops the connection that has waited longest for a request (of `key` only, if
-    /// given); false if every such connection is busy being answered.
-    fn drop_longest_waiting(&mut self, key: Option<IpAddr>) -> bool {
-        let oldest = self
-            .list
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| c.waiting() && key.is_none_or(|k| c.key == k))
-            .min_by_key(|(_, c)| c.since)
-            .map(|(i, _)| i);
-        oldest.map(|i| self.close(i)).is_some()
+    /// The connection that has waited longest for a request (of one address, or any).
+    fn longest_waiting(&self, scope: Option<IpAddr>) -> Option<usize> {
+        let waiting = self.list.iter().enumerate().filter(|(_, c)| c.waiting());
+        admission::longest_waiting(waiting.map(|(i, c)| (i, c.key, c.since)), scope)
     }
 
     /// Takes a newcomer, making room for it if the places (in all or for its address)
     /// are full; refuses it only when every connection there is being answered.
     fn admit(&mut self, stream: TcpStream, peer: SocketAddr, limits: &Limits, now: Instant) {
         let key = admission::key(peer.ip());
-        let room = if self.counts.of(key) >= limits.max_per_ip {
-            self.drop_longest_waiting(Some(key))
-        } else if self.counts.total() >= limits.max_connections {
-            self.drop_longest_waiting(None)
-        } else {
-            true
-        };
-        if !room {
-            refuse_busy(&stream);
-            return;
+        if let Fit::Displace(scope) =
+            self.counts
+                .fit(key, limits.max_connections, limits.max_per_ip)
+        {
+            match self.longest_waiting(scope) {
+                Some(i) => self.close(i),
+                None => return refuse_busy(&stream),
+            }
         }
         if stream.set_nonblocking(true).is_err() {
             return;
@@ -345,7 +336,9 @@ pub fn run(listeners: &[TcpListener], site: &Site, limits: &Limits) {
                     // Out of descriptors or memory: give the longest-waiting connection's
                     // descriptor back and pause, never closing the listener.
                     Err(_) => {
-                        conns.drop_longest_waiting(None);
+                        if let Some(i) = conns.longest_waiting(None) {
+                            conns.close(i);
+                        }
                         accept_paused_until = Some(now + ACCEPT_BACKOFF);
                         break;
                     }

@@ -1,6 +1,10 @@
 //! One connection's thread: handshake, hello, then read frames, enforce the frame
 //! rules and the rate, parse requests and pass them to the broker. Everything it
 //! writes goes through the connection's [`Outbound`], like the broker's frames.
+//!
+//! What one connection can hold is bounded (the README adds it up): the outbound
+//! bounds, a fixed kernel receive buffer, tungstenite's buffers (up to a frame and a
+//! message of `--max-message-bytes`) and this thread's stack.
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
@@ -10,7 +14,7 @@ use tungstenite::error::CapacityError;
 use tungstenite::protocol::WebSocketConfig;
 use tungstenite::{Error as WsError, Message, WebSocket};
 
-use super::outbound::{Frame, Outbound};
+use super::outbound::{self, Bounds, Frame, Outbound};
 use super::{Shared, Ticket, frame, handshake};
 use crate::broker::{Conn, Event};
 use crate::crypto;
@@ -22,17 +26,32 @@ const CLOSE_GRACE: Duration = Duration::from_secs(2);
 /// Read chunk for frames; small because chat frames are small (bigger frames still
 /// arrive whole: the buffer grows to the frame, up to the message limit).
 const READ_BUFFER: usize = 2048;
+/// `SO_RCVBUF` asked for (the kernel doubles it): clients send small frames and this
+/// thread reads them as they come, so a fixed 32 KiB instead of autotuning (up to
+/// tcp_rmem's maximum, 6 MiB or more) only bounds what a flood can park in the kernel.
+const RECV_BUFFER: usize = 16 * 1024;
 
 /// The socket as tungstenite sees it: reads come from the socket, writes (pongs,
 /// close replies, the handshake response) go through the outbound queue.
 struct Duplex {
     read: TcpStream,
     out: Arc<Outbound>,
+    /// During the handshake: when it must be over.
+    deadline: Option<Instant>,
 }
 
 impl Read for Duplex {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.read.read(buf)
+        match self.deadline {
+            Some(deadline) => handshake::read_by(deadline, &self.read, buf),
+            None => self.read.read(buf),
+        }
+    }
+}
+
+impl handshake::ReadDeadline for Duplex {
+    fn set_read_deadline(&mut self, deadline: Option<Instant>) {
+        self.deadline = deadline;
     }
 }
 
@@ -54,17 +73,33 @@ impl Write for Duplex {
 struct End(Option<(u16, &'static str)>);
 
 pub fn run(stream: TcpStream, ticket: Ticket) {
+    let peak = serve(stream, &ticket);
+    let stats = ticket.shared().stats.clone();
+    drop(ticket);
+    if peak >= release::AFTER || stats.connections() == 0 {
+        release::to_os();
+    }
+}
+
+/// Serves one connection to its end; returns the most bytes its queue ever held.
+fn serve(stream: TcpStream, ticket: &Ticket) -> usize {
     let shared = ticket.shared();
     let limits = &shared.limits;
     let _ = stream.set_nodelay(true);
+    if outbound::fix_buffer(&stream, libc::SO_RCVBUF, RECV_BUFFER).is_err() {
+        return 0;
+    }
     let Ok(write_half) = stream.try_clone() else {
-        return;
+        return 0;
     };
-    let out = Arc::new(Outbound::new(
-        write_half,
-        limits.queue_frames,
-        shared.flusher.clone(),
-    ));
+    let bounds = Bounds {
+        frames: limits.queue_frames,
+        bytes: limits.queue_bytes,
+    };
+    let Ok(out) = Outbound::new(write_half, bounds, shared.flusher.clone()) else {
+        return 0;
+    };
+    let out = Arc::new(out);
     let socket = out.socket();
     let config = WebSocketConfig::default()
         .read_buffer_size(READ_BUFFER)
@@ -72,23 +107,16 @@ pub fn run(stream: TcpStream, ticket: Ticket) {
         .max_message_size(Some(limits.max_message_bytes))
         .max_frame_size(Some(limits.max_message_bytes));
     let deadline = Instant::now() + limits.handshake_timeout;
-    if socket
-        .set_read_timeout(Some(limits.handshake_timeout))
-        .is_err()
-    {
-        return;
-    }
     let duplex = Duplex {
         read: stream,
         out: out.clone(),
+        deadline: None,
     };
-    let accepted = handshake::accept(duplex, &shared.origins, config, deadline, |left| {
-        socket.set_read_timeout(Some(left))
-    });
-    let Ok(mut ws) = accepted else {
+    let Ok(mut ws) = handshake::accept(duplex, &shared.origins, config, deadline) else {
         linger(&out, socket);
-        return;
+        return out.peak_unsent();
     };
+    ticket.handshake_done();
 
     let conn = Arc::new(Conn {
         id: ticket.id,
@@ -106,6 +134,27 @@ pub fn run(stream: TcpStream, ticket: Ticket) {
         out.close(code, reason);
     }
     linger(&out, socket);
+    out.peak_unsent()
+}
+
+/// Giving freed memory back to the OS. glibc returns only the free top of an arena
+/// (past 128 KiB), so frames freed below live allocations (a room still busy, members
+/// who joined since) stay resident after the members that pinned them leave;
+/// `malloc_trim` also releases the free pages inside the arenas. It walks every arena,
+/// so it is only called when a connection that held much ends, or the last one does.
+mod release {
+    /// A connection whose queue held this much may have left freed memory behind.
+    pub const AFTER: usize = 64 * 1024;
+
+    #[cfg(target_env = "gnu")]
+    pub fn to_os() {
+        // SAFETY: malloc_trim only touches the allocator's own free lists.
+        unsafe { libc::malloc_trim(0) };
+    }
+
+    /// Other C libraries (the static musl builds) have no `malloc_trim`.
+    #[cfg(not(target_env = "gnu"))]
+    pub fn to_os() {}
 }
 
 /// Waits briefly for the peer to read our last frames and hang up. Closing a socket

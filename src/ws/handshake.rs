@@ -1,7 +1,13 @@
 //! The WebSocket handshake: path `/ws` only, a deadline for slow clients, and the
 //! Origin check that stops other web sites from opening chats in a visitor's browser.
+//!
+//! The deadline is for the whole handshake, not for each read: tungstenite reads
+//! until the request is complete without returning between reads, so a client that
+//! trickles a byte every few seconds would never let a per-read timeout fire. Every
+//! read of the handshake therefore goes through [`read_by`].
 
 use std::io::{self, Read, Write};
+use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::Instant;
 use tungstenite::handshake::server::{ErrorResponse, Request, Response};
@@ -64,16 +70,33 @@ pub enum HandshakeFailure {
     Refused(tungstenite::Error),
 }
 
-/// Runs the server side of the handshake on `stream` until `deadline`.
-/// `set_timeout` adjusts the socket's read timeout to the time that is left.
+/// A stream whose reads can be held to a deadline (by reading with [`read_by`]).
+pub trait ReadDeadline {
+    /// `Some`: every read ends by `deadline`; `None`: reads are no longer bounded by it.
+    fn set_read_deadline(&mut self, deadline: Option<Instant>);
+}
+
+/// One read from `socket` that cannot outlast `deadline`: the read timeout is set to
+/// the time left first. A deadline already passed reads as `WouldBlock`, as an
+/// expired read timeout does, which [`accept`] turns into [`HandshakeFailure::TimedOut`].
+pub fn read_by(deadline: Instant, socket: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return Err(io::ErrorKind::WouldBlock.into());
+    }
+    socket.set_read_timeout(Some(left))?;
+    let mut reader = socket;
+    reader.read(buf)
+}
+
+/// Runs the server side of the handshake on `stream`, all of it by `deadline`.
 // The large error type is tungstenite's callback signature, not ours to shrink.
 #[allow(clippy::result_large_err)]
-pub fn accept<S: Read + Write>(
-    stream: S,
+pub fn accept<S: Read + Write + ReadDeadline>(
+    mut stream: S,
     policy: &OriginPolicy,
     config: WebSocketConfig,
     deadline: Instant,
-    set_timeout: impl Fn(std::time::Duration) -> io::Result<()>,
 ) -> Result<WebSocket<S>, HandshakeFailure> {
     let check = |req: &Request, resp: Response| -> Result<Response, ErrorResponse> {
         if req.uri().path() != "/ws" {
@@ -85,18 +108,21 @@ pub fn accept<S: Read + Write>(
         }
         Ok(resp)
     };
+    stream.set_read_deadline(Some(deadline));
     let mut round = tungstenite::accept_hdr_with_config(stream, check, Some(config));
     loop {
         match round {
-            Ok(ws) => return Ok(ws),
-            Err(HandshakeError::Failure(e)) => return Err(HandshakeFailure::Refused(e)),
-            Err(HandshakeError::Interrupted(mid)) => {
-                let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() || set_timeout(left).is_err() {
-                    return Err(HandshakeFailure::TimedOut);
-                }
-                round = mid.handshake();
+            Ok(mut ws) => {
+                ws.get_mut().set_read_deadline(None);
+                return Ok(ws);
             }
+            Err(HandshakeError::Failure(e)) => return Err(HandshakeFailure::Refused(e)),
+            // A read timed out (or the deadline had passed before it): only the
+            // deadline decides whether to go on.
+            Err(HandshakeError::Interrupted(_)) if Instant::now() >= deadline => {
+                return Err(HandshakeFailure::TimedOut);
+            }
+            Err(HandshakeError::Interrupted(mid)) => round = mid.handshake(),
         }
     }
 }
@@ -104,6 +130,64 @@ pub fn accept<S: Read + Write>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::TcpListener;
+    use std::time::Duration;
+
+    /// A socket whose reads keep to the deadline, as the connection's own stream does.
+    struct Timed(TcpStream, Option<Instant>);
+
+    impl Read for Timed {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            match self.1 {
+                Some(deadline) => read_by(deadline, &self.0, buf),
+                None => self.0.read(buf),
+            }
+        }
+    }
+
+    impl Write for Timed {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.write(buf)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            self.0.flush()
+        }
+    }
+
+    impl ReadDeadline for Timed {
+        fn set_read_deadline(&mut self, deadline: Option<Instant>) {
+            self.1 = deadline;
+        }
+    }
+
+    #[test]
+    fn a_handshake_trickled_a_byte_at_a_time_fails_at_the_deadline() {
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let mut client = TcpStream::connect(l.local_addr().expect("addr")).expect("connect");
+        let (server, _) = l.accept().expect("accept");
+        let trickle = std::thread::spawn(move || {
+            // Each byte comes well within any per-read timeout; the whole never ends.
+            for b in b"GET /ws HTTP/1.1\r\nHost: x\r\n".iter().cycle().take(40) {
+                if client.write_all(&[*b]).is_err() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        let started = Instant::now();
+        let deadline = started + Duration::from_millis(700);
+        let result = accept(
+            Timed(server, None),
+            &policy(),
+            WebSocketConfig::default(),
+            deadline,
+        );
+        let took = started.elapsed();
+        assert!(matches!(result, Err(HandshakeFailure::TimedOut)));
+        assert!(took < Duration::from_millis(900), "took {took:?}");
+        drop(result);
+        trickle.join().expect("trickle");
+    }
 
     fn policy() -> OriginPolicy {
         OriginPolicy {

@@ -1,5 +1,6 @@
-//! The chat port: accept TCP connections, admit them under the connection caps, and
-//! give each admitted one its own small thread (see [`conn`]).
+//! The chat port: accept TCP connections, admit them under the connection caps (where
+//! the connection longest in its handshake gives way to a newcomer, see
+//! [`crate::admission`]), and give each admitted one its own small thread ([`conn`]).
 
 pub mod conn;
 pub mod frame;
@@ -7,14 +8,15 @@ pub mod handshake;
 pub mod outbound;
 
 use crossbeam_channel::Sender;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io;
-use std::net::{IpAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, Shutdown, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use crate::admission::{self, Counts, Fit};
 use crate::broker::Event;
 use crate::cli::Limits;
 use crate::stats::Stats;
@@ -32,8 +34,19 @@ pub struct Shared {
     pub broker: Sender<Event>,
     pub flusher: FlusherHandle,
     pub stats: Arc<Stats>,
-    per_ip: Mutex<HashMap<IpAddr, usize>>,
+    places: Mutex<Places>,
     next_id: AtomicU64,
+}
+
+/// The places under the caps, and who may be made to give theirs up.
+#[derive(Default)]
+struct Places {
+    counts: Counts,
+    /// Connections still in their handshake (address key, since when, a handle to
+    /// close them by): the ones a newcomer may displace.
+    handshaking: HashMap<u64, (IpAddr, Instant, TcpStream)>,
+    /// Displaced connections whose threads have not ended yet: no longer counted.
+    displaced: HashSet<u64>,
 }
 
 impl Shared {
@@ -50,7 +63,7 @@ impl Shared {
             broker,
             flusher,
             stats,
-            per_ip: Mutex::default(),
+            places: Mutex::default(),
             next_id: AtomicU64::new(1),
         }
     }
@@ -59,26 +72,52 @@ impl Shared {
 /// A place under the connection caps; given back when dropped.
 pub struct Ticket {
     shared: Arc<Shared>,
-    ip: IpAddr,
+    key: IpAddr,
     pub id: u64,
 }
 
 impl Ticket {
-    fn take(shared: &Arc<Shared>, ip: IpAddr) -> Option<Ticket> {
-        let mut per_ip = shared.per_ip.lock().unwrap_or_else(|e| e.into_inner());
-        let mine = per_ip.get(&ip).copied().unwrap_or(0);
-        let total: usize = per_ip.values().sum();
-        if total >= shared.limits.max_connections || mine >= shared.limits.max_per_ip {
-            return None;
+    fn take(shared: &Arc<Shared>, ip: IpAddr, stream: &TcpStream) -> Option<Ticket> {
+        let key = admission::key(ip);
+        let limits = &shared.limits;
+        let mut places = shared.places.lock().unwrap_or_else(|e| e.into_inner());
+        let places = &mut *places;
+        if let Fit::Displace(scope) =
+            places
+                .counts
+                .fit(key, limits.max_connections, limits.max_per_ip)
+        {
+            let waiting = places
+                .handshaking
+                .iter()
+                .map(|(id, (k, since, _))| (*id, *k, *since));
+            let victim = admission::longest_waiting(waiting, scope)?;
+            if let Some((victim_key, _, stream)) = places.handshaking.remove(&victim) {
+                // Its handshake read fails at once, and its thread ends.
+                let _ = stream.shutdown(Shutdown::Both);
+                places.counts.remove(victim_key);
+                places.displaced.insert(victim);
+                shared.stats.add_connection(-1);
+            }
         }
-        per_ip.insert(ip, mine + 1);
+        places.counts.add(key);
         shared.stats.add_connection(1);
         let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+        // Without a second handle (out of descriptors) it cannot be displaced: fine.
+        if let Ok(handle) = stream.try_clone() {
+            places.handshaking.insert(id, (key, Instant::now(), handle));
+        }
         Some(Ticket {
             shared: shared.clone(),
-            ip,
+            key,
             id,
         })
+    }
+
+    /// The handshake is done: this connection keeps its place from now on.
+    pub fn handshake_done(&self) {
+        let mut places = self.shared.places.lock().unwrap_or_else(|e| e.into_inner());
+        places.handshaking.remove(&self.id);
     }
 
     pub fn shared(&self) -> &Shared {
@@ -88,14 +127,12 @@ impl Ticket {
 
 impl Drop for Ticket {
     fn drop(&mut self) {
-        let mut per_ip = self.shared.per_ip.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(n) = per_ip.get_mut(&self.ip) {
-            *n -= 1;
-            if *n == 0 {
-                per_ip.remove(&self.ip);
-            }
+        let mut places = self.shared.places.lock().unwrap_or_else(|e| e.into_inner());
+        places.handshaking.remove(&self.id);
+        if !places.displaced.remove(&self.id) {
+            places.counts.remove(self.key);
+            self.shared.stats.add_connection(-1);
         }
-        self.shared.stats.add_connection(-1);
     }
 }
 
@@ -119,7 +156,7 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
 }
 
 fn admit(stream: TcpStream, ip: IpAddr, shared: &Arc<Shared>) {
-    let Some(ticket) = Ticket::take(shared, ip) else {
+    let Some(ticket) = Ticket::take(shared, ip, &stream) else {
         refuse_full(&stream);
         return;
     };

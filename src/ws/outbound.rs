@@ -5,6 +5,14 @@
 //! Every writer (the broker's fan-out, the connection's own reader thread for
 //! errors and pongs) goes through [`Outbound::send`], so frames never interleave and
 //! nobody ever blocks on a socket.
+//!
+//! The queue is bounded twice: in frames, and in the bytes a client holds unread on
+//! the server. Those bytes are the unsent part of the queued frames (a partly written
+//! head included) plus the kernel's send buffer, which is fixed with `SO_SNDBUF` so
+//! that the kernel's autotuning (up to 4 MiB a socket) cannot hold more than we count.
+//! A frame that would take a client past either bound is refused ([`Overflow`]) and
+//! the client is disconnected. Frames are shared between members, so the bound is on
+//! what one client can pin, not on what it adds.
 
 use crossbeam_channel::{Receiver, Sender};
 use std::collections::VecDeque;
@@ -24,11 +32,30 @@ pub type Frame = Arc<[u8]>;
 #[derive(Debug, PartialEq, Eq)]
 pub struct Overflow;
 
+/// How much a client may leave unread before it is disconnected.
+#[derive(Clone, Copy, Debug)]
+pub struct Bounds {
+    /// Frames in the queue.
+    pub frames: usize,
+    /// Bytes unread: the queue's unsent bytes plus the kernel send buffer.
+    pub bytes: usize,
+}
+
+/// Largest `SO_SNDBUF` asked for. Linux doubles it (bookkeeping), so the kernel holds
+/// at most about 64 KiB per socket: enough to keep a LAN link busy, small next to the
+/// queue. Kept at an eighth of the byte bound at most so most of the bound is queue.
+const MAX_SEND_BUFFER: usize = 32 * 1024;
+
 #[derive(Default)]
 struct State {
     queue: VecDeque<Frame>,
     /// Bytes of `queue[0]` already written.
     head_written: usize,
+    /// Bytes of the queued frames not yet written (the head's rest included).
+    unsent: usize,
+    /// The most `unsent` ever was: a connection that held much is worth a
+    /// `malloc_trim` when it ends.
+    peak_unsent: usize,
     /// With the flusher: it will write the queue as the socket drains.
     registered: bool,
     /// A close frame is queued or written; nothing more may follow it.
@@ -39,7 +66,10 @@ struct State {
 
 pub struct Outbound {
     stream: TcpStream,
-    capacity: usize,
+    bounds: Bounds,
+    /// The send buffer as the kernel reports it (doubled, bookkeeping included): when
+    /// the queue is not empty, the kernel holds about this much unread as well.
+    kernel_buffer: usize,
     state: Mutex<State>,
     flusher: FlusherHandle,
 }
@@ -69,14 +99,64 @@ pub fn send_nonblocking(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
     }
 }
 
+/// Fixes a socket buffer (`SO_SNDBUF` or `SO_RCVBUF`) at `bytes`, which also turns
+/// off the kernel's autotuning of it; returns the size the kernel reports (doubled).
+pub fn fix_buffer(socket: &TcpStream, option: libc::c_int, bytes: usize) -> io::Result<usize> {
+    let fd = socket.as_raw_fd();
+    let value = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+    let size = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `value` is a valid c_int for the call; `fd` is an open socket.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            option,
+            (&value as *const libc::c_int).cast(),
+            size,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let mut got: libc::c_int = 0;
+    let mut len = size;
+    // SAFETY: `got` and `len` are valid for writes of their sizes.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            option,
+            (&mut got as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(usize::try_from(got).unwrap_or(0))
+}
+
 impl Outbound {
-    pub fn new(stream: TcpStream, capacity: usize, flusher: FlusherHandle) -> Outbound {
-        Outbound {
+    /// Takes the write half of a connection and fixes its kernel send buffer, which
+    /// counts towards `bounds.bytes`.
+    pub fn new(stream: TcpStream, bounds: Bounds, flusher: FlusherHandle) -> io::Result<Outbound> {
+        let kernel_buffer = fix_buffer(
+            &stream,
+            libc::SO_SNDBUF,
+            (bounds.bytes / 8).min(MAX_SEND_BUFFER),
+        )?;
+        Ok(Outbound {
             stream,
-            capacity,
+            bounds,
+            kernel_buffer,
             state: Mutex::new(State::default()),
             flusher,
-        }
+        })
+    }
+
+    /// The most bytes this connection ever had queued (the kernel buffer aside).
+    pub fn peak_unsent(&self) -> usize {
+        self.lock().peak_unsent
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -85,17 +165,25 @@ impl Outbound {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Queues or writes one frame. Err only when the bounded queue is full.
+    /// Queues or writes one frame. Err only when the frame would take the client past
+    /// a bound; the frame is then not queued.
+    ///
+    /// A frame offered to an empty queue is always taken, so a client that keeps up is
+    /// never refused whatever the flags; its rest can exceed the byte bound only if the
+    /// frame alone does (`--queue-bytes` below the largest frame plus the kernel buffer).
     pub fn send(self: &Arc<Self>, f: &Frame) -> Result<(), Overflow> {
         let mut st = self.lock();
         if st.dead || st.closing_since.is_some() {
             return Ok(());
         }
         if !st.queue.is_empty() {
-            if st.queue.len() >= self.capacity {
+            // The queue is only non-empty after the socket refused bytes, so the kernel
+            // buffer is (about) full: count it whole.
+            let unread = self.kernel_buffer + st.unsent + f.len();
+            if st.queue.len() >= self.bounds.frames || unread > self.bounds.bytes {
                 return Err(Overflow);
             }
-            st.queue.push_back(f.clone());
+            st.push(f.clone(), 0);
             return Ok(());
         }
         // The common case: the socket takes the whole frame and nothing is queued.
@@ -115,8 +203,7 @@ impl Outbound {
                 return Ok(());
             }
         };
-        st.queue.push_back(f.clone());
-        st.head_written = written;
+        st.push(f.clone(), written);
         self.write_queue(&mut st);
         Ok(())
     }
@@ -129,8 +216,9 @@ impl Outbound {
             return;
         }
         st.closing_since = Some(Instant::now());
-        // The close frame may exceed the capacity by one: it must never be refused.
-        st.queue.push_back(f);
+        // The close frame may exceed the bounds (by one frame, at most 125 bytes): it
+        // must never be refused.
+        st.push(f, 0);
         if st.queue.len() == 1 {
             self.write_queue(&mut st);
         }
@@ -154,6 +242,10 @@ impl Outbound {
     fn fail(&self, st: &mut State) {
         st.dead = true;
         st.queue.clear();
+        // Release the queue's memory too: a killed non-reader may have held a lot.
+        st.queue.shrink_to_fit();
+        st.head_written = 0;
+        st.unsent = 0;
         let _ = self.stream.shutdown(Shutdown::Both);
     }
 
@@ -175,8 +267,9 @@ impl Outbound {
         while let Some(head) = st.queue.front() {
             match send_nonblocking(fd, &head[st.head_written..]) {
                 Ok(n) => {
-                    st.head_written += n;
-                    if st.head_written == head.len() {
+                    let done = st.head_written + n == head.len();
+                    st.wrote(n);
+                    if done {
                         st.queue.pop_front();
                         st.head_written = 0;
                     }
@@ -194,6 +287,23 @@ impl Outbound {
             let _ = self.stream.shutdown(Shutdown::Write);
         }
         Progress::Drained
+    }
+}
+
+impl State {
+    /// Queues `f`, of which `written` bytes already went to the kernel (only ever
+    /// non-zero for the head).
+    fn push(&mut self, f: Frame, written: usize) {
+        self.unsent += f.len() - written;
+        self.head_written += written;
+        self.peak_unsent = self.peak_unsent.max(self.unsent);
+        self.queue.push_back(f);
+    }
+
+    /// `n` more bytes of the head went to the kernel.
+    fn wrote(&mut self, n: usize) {
+        self.head_written += n;
+        self.unsent -= n;
     }
 }
 
@@ -284,11 +394,13 @@ mod tests {
     #[test]
     fn queued_frames_arrive_whole_and_in_order_once_the_reader_drains() {
         let (server, mut client) = pair();
-        let out = Arc::new(Outbound::new(
-            server,
-            100_000,
-            start_flusher().expect("flusher"),
-        ));
+        let bounds = Bounds {
+            frames: 100_000,
+            bytes: 1 << 30,
+        };
+        let out = Arc::new(
+            Outbound::new(server, bounds, start_flusher().expect("flusher")).expect("outbound"),
+        );
         // Far more than the socket buffers hold, so most of it goes through the flusher.
         let frames: Vec<Frame> = (0..2000u32)
             .map(|i| {
@@ -314,9 +426,56 @@ mod tests {
     #[test]
     fn a_reader_that_never_reads_overflows_the_bounded_queue() {
         let (server, _client) = pair();
-        let out = Arc::new(Outbound::new(server, 8, start_flusher().expect("flusher")));
+        let bounds = Bounds {
+            frames: 8,
+            bytes: 1 << 30,
+        };
+        let out = Arc::new(
+            Outbound::new(server, bounds, start_flusher().expect("flusher")).expect("outbound"),
+        );
         let big: Frame = vec![0u8; 64 * 1024].into();
         let overflowed = (0..1000).any(|_| out.send(&big).is_err());
         assert!(overflowed);
+    }
+
+    #[test]
+    fn small_frames_overflow_the_byte_bound_before_the_frame_bound() {
+        let (server, _client) = pair();
+        let bounds = Bounds {
+            frames: 1_000_000,
+            bytes: 256 * 1024,
+        };
+        let out = Arc::new(
+            Outbound::new(server, bounds, start_flusher().expect("flusher")).expect("outbound"),
+        );
+        // The kernel send buffer is fixed (not autotuned to megabytes) and counted.
+        assert!(out.kernel_buffer > 0 && out.kernel_buffer <= 2 * MAX_SEND_BUFFER);
+        let small: Frame = vec![0u8; 1000].into();
+        let sent = (0..100_000)
+            .take_while(|_| out.send(&small).is_ok())
+            .count();
+        assert!(sent < 100_000, "never overflowed");
+        let st = out.lock();
+        // Refused at the bound: what is held fits it, and one more frame would not.
+        assert!(out.kernel_buffer + st.unsent <= bounds.bytes);
+        assert!(out.kernel_buffer + st.unsent + small.len() > bounds.bytes);
+        assert!(st.queue.len() < 1000, "{} frames queued", st.queue.len());
+    }
+
+    #[test]
+    fn a_frame_offered_to_an_empty_queue_is_taken_even_past_the_byte_bound() {
+        let (server, mut client) = pair();
+        let bounds = Bounds {
+            frames: 8,
+            bytes: 16 * 1024,
+        };
+        let out = Arc::new(
+            Outbound::new(server, bounds, start_flusher().expect("flusher")).expect("outbound"),
+        );
+        let big: Frame = vec![7u8; 1024 * 1024].into();
+        out.send(&big).expect("an empty queue takes any frame");
+        let mut got = vec![0u8; big.len()];
+        client.read_exact(&mut got).expect("all of it arrives");
+        assert_eq!(got, &big[..]);
     }
 }
