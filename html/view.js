@@ -28,6 +28,15 @@ function hue(name) {
   return h;
 }
 
+// What /help says about formatting (sanitize.js is what does it).
+const FORMATTING = [
+  ['**bold**  *italic*', 'Markdown: bold and italic'],
+  ['`code`', 'code in a line; ``` on lines of their own fences a code block'],
+  ['https://…', 'addresses starting with http:// or https:// become links'],
+  ['<b> <i> <u> <s> <code> <pre> <a href> <img src> …', 'this HTML too, when the tag is closed again (<b>…</b>): also <em>, <strong>, <blockquote>, <p>, <br>, <h1>–<h6>, lists'],
+  ['everything else', 'shows exactly as typed: <String>, a<b, <bob@example.com>, <3'],
+];
+
 export class ChatView {
   constructor({ log, jump, members, memberCount, onMemberClick }) {
     Object.assign(this, { log, jump, members, memberCount, onMemberClick });
@@ -127,7 +136,8 @@ export class ChatView {
     for (const c of commands) {
       list.append(el('dt', '', `/${c.name}${c.args ? ' ' + c.args : ''}`), el('dd', '', c.help));
     }
-    list.append(el('dt', '', 'Formatting'), el('dd', '', '<b>, <i>, <u>, <s>, <code>, <pre>, <blockquote>, lists, links and images; everything else shows as plain text.'));
+    list.append(el('dt', '', '//text'), el('dd', '', 'send a line that starts with /'));
+    for (const [what, how] of FORMATTING) list.append(el('dt', '', what), el('dd', '', how));
     this.system('Commands:', 'info', Date.now(), list);
   }
 

@@ -13,6 +13,7 @@ import { vectorChecks } from './lib/vector-checks.mjs';
 import { dangerousNodes, storageContents, unlabelledControls, qrCanvasRows } from './lib/page-checks.mjs';
 import { importHtml } from './lib/html-module.mjs';
 import { XSS } from './xss-corpus.mjs';
+import { ORDINARY } from './ordinary-text-corpus.mjs';
 
 const SHOTS = path.join(ROOT, 'target/screenshots');
 const REPORT = path.join(ROOT, 'target/browser-report.json');
@@ -203,33 +204,53 @@ describe('the page in Chromium', () => {
     assert.ok(report.pbkdf2.mainThreadMedianMs < 3000, 'PBKDF2 takes under 3 s');
   });
 
-  test('the sanitiser rebuilds the allowed subset and drops everything else', T, async () => {
+  test('the renderer shows text as typed and builds only the allowed subset, Markdown and links', T, async () => {
+    const R = 'rel="noopener noreferrer nofollow" target="_blank"';
     const cases = [
+      // The allowed HTML subset, closed again, renders; attributes other than checked
+      // href / src / alt never survive.
       ['<b>bold</b> <i>i</i> <u>u</u> <s>s</s> <em>e</em> <strong>st</strong>', '<b>bold</b> <i>i</i> <u>u</u> <s>s</s> <em>e</em> <strong>st</strong>'],
-      ['<a href="https://example.org/a?b=1&c=2" title="t" onclick="x">l</a>', '<a href="https://example.org/a?b=1&amp;c=2" rel="noopener noreferrer" target="_blank">l</a>'],
-      ['<a href="HTTPS://Example.ORG">x</a>', '<a href="https://example.org/" rel="noopener noreferrer" target="_blank">x</a>'],
-      ['<a href="mailto:a@example.org" target="_self" rel="opener">m</a>', '<a href="mailto:a@example.org" rel="noopener noreferrer" target="_blank">m</a>'],
-      ['<a href="https://example.org"></a>', '<a href="https://example.org/" rel="noopener noreferrer" target="_blank">https://example.org/</a>'],
-      ['<a href="javascript:alert(1)">x</a>', 'x'],
-      ['<a href="/relative">r</a>', 'r'],
-      ['<a href="ftp://example.org/f">f</a>', 'f'],
+      ['<B>upper</B> and <b class="x" onclick="y">attrs</b>', '<b>upper</b> and <b>attrs</b>'],
+      ['<a href="https://example.org/a?b=1&c=2" title="t" onclick="x">l</a>', `<a href="https://example.org/a?b=1&amp;c=2" ${R}>l</a>`],
+      ['<a href="HTTPS://Example.ORG">x</a>', `<a href="https://example.org/" ${R}>x</a>`],
+      ['<a href=https://example.org/?q=1>unquoted</a>', `<a href="https://example.org/?q=1" ${R}>unquoted</a>`],
+      ['<a href="https://example.org" target="_self" rel="opener">m</a>', `<a href="https://example.org/" ${R}>m</a>`],
+      ['<a href="https://example.org"></a>', `<a href="https://example.org/" ${R}>https://example.org/</a>`],
+      ['<a href="https://a.org/">x <a href="https://b.org/">y</a> z</a>', `<a href="https://a.org/" ${R}>x y z</a>`],
+      // A tag that cannot be shown as what it says is shown as typed.
+      ['<a href="javascript:alert(1)">x</a>', '&lt;a href="javascript:alert(1)"&gt;x&lt;/a&gt;'],
+      ['<a href="mailto:a@example.org">m</a>', '&lt;a href="mailto:a@example.org"&gt;m&lt;/a&gt;'],
+      ['<a href="/relative">r</a>', '&lt;a href="/relative"&gt;r&lt;/a&gt;'],
       ['<img src="data:image/png;base64,iVBORw0KGgo=" alt="dot" width="5" onload="x">', '<img src="data:image/png;base64,iVBORw0KGgo=" alt="dot" referrerpolicy="no-referrer" loading="lazy">'],
       ['<img src="http://127.0.0.1:9/a.png">', '<img src="http://127.0.0.1:9/a.png" alt="" referrerpolicy="no-referrer" loading="lazy">'],
-      ['<img src="data:image/svg+xml;base64,PHN2Zz4=">', ''],
-      ['<img src="data:text/html,x">', ''],
-      ['<img src="x.png">', ''],
-      ['<div>a</div><div>b</div>', 'a<br>b<br>'],
-      ['<span style="color:red" class="c">x</span>', 'x'],
-      ['<script>alert(1)</script>ok', 'ok'],
-      ['<style>p{}</style><p>p</p>', '<p>p</p>'],
+      ['<img src="data:image/svg+xml;base64,PHN2Zz4=">', '&lt;img src="data:image/svg+xml;base64,PHN2Zz4="&gt;'],
+      ['<img src="x.png">', '&lt;img src="x.png"&gt;'],
+      ['<div>a</div>', '&lt;div&gt;a&lt;/div&gt;'],
+      ['<script>alert(1)</script>ok', '&lt;script&gt;alert(1)&lt;/script&gt;ok'],
+      ['<b>no end', '&lt;b&gt;no end'],
+      ['no start</b>', 'no start&lt;/b&gt;'],
+      ['<b>a <i>b</b> c</i>', '<b>a <i>b</i></b> c'],
       ['<ul>\n<li>one</li>\n<li>two</li>\n</ul>', '<ul><li>one</li><li>two</li></ul>'],
       ['<ol><li>1</li></ol>', '<ol><li>1</li></ol>'],
-      ['<pre><code>x &lt; y</code></pre>', '<pre><code>x &lt; y</code></pre>'],
+      ['<pre>\n<code>x &lt; y</code></pre>', '<pre><code>x &lt; y</code></pre>'],
       ['<h1>T</h1><h6>t</h6><blockquote>q</blockquote><p>p<br>q</p>', '<h1>T</h1><h6>t</h6><blockquote>q</blockquote><p>p<br>q</p>'],
+      // Character references are read in a message written as HTML, and only there.
+      ['<b>x</b> &lt;&amp;&#62;&#x3C;&hellip;&bogus;', '<b>x</b> &lt;&amp;&gt;&lt;…&amp;bogus;'],
+      ['&lt;b&gt; &amp;amp;', '&amp;lt;b&amp;gt; &amp;amp;amp;'],
       ['a < b && c > d', 'a &lt; b &amp;&amp; c &gt; d'],
-      ['<!-- c --><p>p</p>', '<p>p</p>'],
-      ['<svg><text>x</text></svg>y<math><mi>z</mi></math>', 'y'],
-      ['<table><tr><td>cell</td></tr></table>', 'cell<br><br>'],
+      // Markdown: bold, italic, code spans and fenced blocks; nothing inside code is read.
+      ['**bold** *it* `a<b>c</b>`', '<strong>bold</strong> <em>it</em> <code>a&lt;b&gt;c&lt;/b&gt;</code>'],
+      ['*a **b** c* and **see `x`**', '<em>a <strong>b</strong> c</em> and <strong>see <code>x</code></strong>'],
+      ['2*3*4 and a * b * c and *.rs *.js', '2*3*4 and a * b * c and *.rs *.js'],
+      ['`` a ` b ``', '<code>a ` b</code>'],
+      ['before\n```rust\nfn f() -> Vec<String> { **x** }\n```\nafter', 'before<pre><code>fn f() -&gt; Vec&lt;String&gt; { **x** }</code></pre>after'],
+      ['```\nno closing fence', '```\nno closing fence'],
+      ['<code>*not* https://x.org</code>', '<code>*not* https://x.org</code>'],
+      // Bare http(s) URLs become links; the sentence's punctuation stays out.
+      ['see https://example.org/a_(b)?c=1&d=2.', `see <a href="https://example.org/a_(b)?c=1&amp;d=2" ${R}>https://example.org/a_(b)?c=1&amp;d=2</a>.`],
+      ['(http://x.org/y) **https://z.org/*w*/**', `(<a href="http://x.org/y" ${R}>http://x.org/y</a>) <strong><a href="https://z.org/*w*/" ${R}>https://z.org/*w*/</a></strong>`],
+      ['<a href="https://a.org/">https://b.org/</a>', `<a href="https://a.org/" ${R}>https://b.org/</a>`],
+      ['javascript:alert(1) ftp://x.org/ www.example.org', 'javascript:alert(1) ftp://x.org/ www.example.org'],
     ];
     const got = await L.page.evaluate(async (inputs) => {
       const { sanitize } = await import('/sanitize.js');
@@ -243,7 +264,7 @@ describe('the page in Chromium', () => {
     const depth = await L.page.evaluate(async () => {
       const { sanitize } = await import('/sanitize.js');
       const box = document.createElement('div');
-      box.append(sanitize('<b>'.repeat(200) + 'deep'));
+      box.append(sanitize('<b>'.repeat(200) + 'deep' + '</b>'.repeat(200)));
       let d = 0;
       for (let n = box.firstChild; n && n.nodeType === 1; n = n.firstChild) d++;
       return { d, text: box.textContent };
@@ -359,7 +380,7 @@ describe('a room with a desktop page, a phone page and the terminal client', () 
     await say(B.page, 'look: <b>bold</b>, <code>x &lt; y</code> and <a href="https://example.org/doc">a link</a>');
     await waitEntry(A.page, { from: 'bob', text: 'a link' });
     const html = await A.page.evaluate(() => [...document.querySelectorAll('#log [data-from="bob"] .body')].pop().innerHTML);
-    assert.equal(html, 'look: <b>bold</b>, <code>x &lt; y</code> and <a href="https://example.org/doc" rel="noopener noreferrer" target="_blank">a link</a>');
+    assert.equal(html, 'look: <b>bold</b>, <code>x &lt; y</code> and <a href="https://example.org/doc" rel="noopener noreferrer nofollow" target="_blank">a link</a>');
   });
 
   step('a message that fails verification shows only a warning', T, async () => {
@@ -613,7 +634,7 @@ describe('a room with a desktop page, a phone page and the terminal client', () 
     const text = await logText(A.page);
     for (const t of ['plain javascript link', 'hover me', 'bold with handler', 'heading', 'styled paragraph']) assert.ok(text.includes(t), `"${t}" lost`);
     const good = await A.page.$$eval('#log a[href="https://example.org/"]', (as) => as.map((a) => `${a.rel}|${a.target}|${a.getAttributeNames().sort()}`));
-    assert.ok(good.includes('noopener noreferrer|_blank|href,rel,target'));
+    assert.ok(good.includes('noopener noreferrer nofollow|_blank|href,rel,target'));
   });
 
   step('exit with a farewell shows the farewell to everyone left', T, async () => {
@@ -886,5 +907,96 @@ describe('two terminal clients and a page in one room', () => {
     await P.page.waitForSelector('#ended:not([hidden])');
     assert.match(await P.page.textContent('#ended-reason'), /tom/);
     await assertConversationGone(P.page, { words: ['from the page 1', 'tom to page 5'] });
+  });
+});
+
+// ------------------------------------------------------------------ what people type
+
+describe('plain text, Markdown, links and the smaller fixes between two pages', () => {
+  const step = story();
+  let srv, D, P;
+  const opened = [];
+  const open = async (viewport) => {
+    const x = await openPage(browser, { viewport });
+    opened.push(x);
+    return x;
+  };
+  after(async () => {
+    for (const x of opened) await x.context.close().catch(() => {});
+    await srv?.stop();
+  });
+  // Every message body on a page, oldest first: its text and the elements built in it.
+  const bodies = (p) => p.evaluate(() => [...document.querySelectorAll('#log [data-kind="msg"] .body')]
+    .map((b) => ({ text: b.textContent, tags: [...b.querySelectorAll('*')].map((e) => e.localName) })));
+
+  step('a desktop page and a phone page share a room', T, async () => {
+    srv = await startServer();
+    D = await open(DESKTOP);
+    await D.page.goto(srv.url);
+    await enterRoom(D.page, 'dana');
+    const invite = await D.page.textContent('#invite');
+    await D.page.click('#toggle-invite');
+    P = await open(PHONE);
+    await P.page.goto(invite);
+    await enterRoom(P.page, 'pat');
+    await waitEntry(D.page, { kind: 'system', text: 'pat joined' });
+  });
+
+  step(`${ORDINARY.length} ordinary strings (code, addresses, arrows, <3) show character for character on both pages`, { timeout: 120000 }, async () => {
+    assert.ok(ORDINARY.length >= 30);
+    for (const [i, text] of ORDINARY.entries()) {
+      await say(i % 2 ? P.page : D.page, text);
+      await sleep(130); // under the server's 10 messages/s, and in order
+    }
+    for (const [name, x] of [['desktop', D], ['phone', P]]) {
+      await x.page.waitForFunction((n) => document.querySelectorAll('#log [data-kind="msg"]').length >= n, ORDINARY.length, { timeout: 30000 });
+      const got = await bodies(x.page);
+      assert.equal(got.length, ORDINARY.length);
+      got.forEach((b, i) => {
+        assert.equal(b.text, ORDINARY[i], `${name} shows message ${i} differently`);
+        assert.deepEqual(b.tags.filter((t) => t !== 'a'), [], `${name} built markup for ${JSON.stringify(ORDINARY[i])}`);
+      });
+    }
+    await shot(D.page, 'ordinary-text-desktop');
+    await shot(P.page, 'ordinary-text-phone-360');
+  });
+
+  step('Markdown, bare links and the HTML subset render on both pages (screenshots)', T, async () => {
+    const code = 'fn main() {\n    let v: Vec<u8> = vec![1, 2];\n    if v.len() < 3 && v[0] > 0 { println!("<ok>"); }\n}';
+    const show = [
+      [D, 'Rust: `fn f() -> Vec<String>` is **bold**, *italic* and <b>HTML bold</b> at once'],
+      [P, 'Mail me <bob@example.com> if a<b && c>d <3'],
+      [D, 'Docs: https://example.org/guide?x=1 (read *all* of it).'],
+      [P, '```rust\n' + code + '\n```'],
+    ];
+    const before = (await bodies(P.page)).length;
+    for (const [x, text] of show) {
+      await say(x.page, text);
+      await sleep(130);
+    }
+    for (const x of [D, P]) {
+      await x.page.waitForFunction((n) => document.querySelectorAll('#log [data-kind="msg"]').length >= n, before + show.length);
+      const [md, mail, link, fence] = (await bodies(x.page)).slice(before);
+      assert.equal(md.text, 'Rust: fn f() -> Vec<String> is bold, italic and HTML bold at once');
+      assert.deepEqual(md.tags, ['code', 'strong', 'em', 'b']);
+      assert.deepEqual(mail, { text: show[1][1], tags: [] });
+      assert.deepEqual(link, { text: 'Docs: https://example.org/guide?x=1 (read all of it).', tags: ['a', 'em'] });
+      assert.deepEqual(fence, { text: code, tags: ['pre', 'code'] });
+      const a = await x.page.evaluate(() => { const l = [...document.querySelectorAll('#log .body a')].pop(); return [l.href, l.rel, l.target, l.textContent]; });
+      assert.deepEqual(a, ['https://example.org/guide?x=1', 'noopener noreferrer nofollow', '_blank', 'https://example.org/guide?x=1']);
+    }
+    await shot(D.page, 'formatting-desktop');
+    await shot(P.page, 'formatting-phone-360');
+    await D.page.emulateMedia({ colorScheme: 'dark' });
+    await shot(D.page, 'formatting-desktop-dark');
+    await D.page.emulateMedia({ colorScheme: 'light' });
+  });
+
+  step('none of it raised a CSP violation, a console error or a page error', T, async () => {
+    for (const x of opened) {
+      assert.deepEqual(x.events.csp, [], 'CSP violations');
+      assert.deepEqual(x.events.pageErrors, [], 'page errors');
+      assert.deepEqual(x.events.console, [], 'console errors');
+    }
   });
 });
