@@ -441,7 +441,7 @@ describe('a room with a desktop page, a phone page and the terminal client', () 
     await A.page.type('#composer', '/');
     await A.page.waitForSelector('#suggest:not([hidden])');
     const items = await A.page.$$eval('#suggest [role="option"] .label', (xs) => xs.map((x) => x.textContent));
-    assert.deepEqual(items.map((x) => x.split(' ')[0]), ['/purr', '/kick', '/stop', '/exit', '/clear', '/help']);
+    assert.deepEqual(items.map((x) => x.split(' ')[0]), ['/purr', '/me', '/kick', '/stop', '/exit', '/who', '/clear', '/help']);
     await A.page.type('#composer', 'pu');
     await A.page.keyboard.press('Tab');
     assert.equal(await A.page.inputValue('#composer'), '/purr ');
@@ -718,6 +718,10 @@ describe('joining by hand and re-opening dead rooms', () => {
     await A.page.fill('#passphrase', pass);
     assert.equal(await A.page.textContent('#enter-label'), 'Join room');
     await A.page.click('#enter');
+    // Nobody is in a fresh random room: the page asks before making it.
+    await A.page.waitForSelector('#confirm[open]', { timeout: 15000 });
+    assert.equal(await A.page.textContent('#confirm-title'), 'No such room: create it?');
+    await A.page.click('#confirm-ok');
     await A.page.waitForSelector('#chat:not([hidden])');
     await waitEntry(A.page, { kind: 'system', text: 'opened fresh' });
 
@@ -928,6 +932,7 @@ describe('plain text, Markdown, links and the smaller fixes between two pages', 
   // Every message body on a page, oldest first: its text and the elements built in it.
   const bodies = (p) => p.evaluate(() => [...document.querySelectorAll('#log [data-kind="msg"] .body')]
     .map((b) => ({ text: b.textContent, tags: [...b.querySelectorAll('*')].map((e) => e.localName) })));
+  const rooms = async () => (await (await fetch(new URL('/healthz', srv.realUrl))).json()).rooms;
 
   step('a desktop page and a phone page share a room', T, async () => {
     srv = await startServer();
@@ -990,6 +995,182 @@ describe('plain text, Markdown, links and the smaller fixes between two pages', 
     await D.page.emulateMedia({ colorScheme: 'dark' });
     await shot(D.page, 'formatting-desktop-dark');
     await D.page.emulateMedia({ colorScheme: 'light' });
+  });
+
+  step('/who lists the room as the terminal client does; /me shows an action; /help explains both and the formatting', T, async () => {
+    await say(D.page, '/who');
+    await waitEntry(D.page, { kind: 'system', text: 'In the room (2): dana (you), pat.' });
+    await say(P.page, '/me waves <3');
+    for (const x of [D, P]) {
+      await waitEntry(x.page, { from: 'pat', text: '* pat waves <3' });
+      const action = await x.page.evaluate(() => { const e = [...document.querySelectorAll('#log .entry.action')].pop(); return { from: e.dataset.from, text: e.querySelector('.body').textContent }; });
+      assert.deepEqual(action, { from: 'pat', text: '* pat waves <3' });
+    }
+    assert.ok(P.events.wsSent.every((f) => !f.includes('waves')), 'an action travels encrypted like any message');
+    await say(D.page, '/me');
+    await waitEntry(D.page, { kind: 'system', text: 'Usage: /me ACTION' });
+    await D.page.fill('#composer', '');
+    await say(D.page, '/help');
+    await D.page.waitForSelector('#log dl.help');
+    const help = await D.page.textContent('#log dl.help');
+    for (const c of ['/who', '/me ACTION', 'Shift+Enter', '**bold**', '`code`', 'https://', 'shows exactly as typed']) assert.ok(help.includes(c), `help lacks ${c}`);
+  });
+
+  step('Shift+Enter on a desktop and the ↵ button on a phone write multi-line messages', T, async () => {
+    await D.page.fill('#composer', '');
+    await D.page.focus('#composer');
+    await D.page.keyboard.type('first line');
+    await D.page.keyboard.press('Shift+Enter');
+    await D.page.keyboard.type('second <line>');
+    assert.equal(await D.page.inputValue('#composer'), 'first line\nsecond <line>');
+    await D.page.keyboard.press('Enter');
+    assert.ok(await D.page.isHidden('#newline'), 'a desktop has Shift+Enter instead of the button');
+
+    assert.ok(await P.page.isVisible('#newline'), 'the phone shows a new-line button');
+    await P.page.fill('#composer', 'top');
+    await P.page.click('#newline');
+    assert.equal(await P.page.evaluate(() => document.activeElement.id), 'composer', 'the button keeps the keyboard open');
+    await P.page.keyboard.type('bottom');
+    assert.equal(await P.page.inputValue('#composer'), 'top\nbottom');
+    await P.page.click('#send');
+    for (const x of [D, P]) {
+      await waitEntry(x.page, { from: 'pat', text: 'bottom' });
+      const [a, b] = (await bodies(x.page)).slice(-2);
+      assert.equal(a.text, 'first line\nsecond <line>');
+      assert.equal(b.text, 'top\nbottom');
+      const lines = await x.page.evaluate(() => {
+        const body = [...document.querySelectorAll('#log [data-kind="msg"] .body')].pop();
+        return body.getBoundingClientRect().height / parseFloat(getComputedStyle(body).lineHeight);
+      });
+      assert.ok(lines > 1.8, `the message shows on two lines (${lines})`);
+    }
+  });
+
+  step('on a phone the header buttons, Send and ↵ are at least 44 px tall', T, async () => {
+    for (const width of [360, 320]) {
+      await P.page.setViewportSize({ width, height: PHONE.height });
+      const sizes = await P.page.evaluate(() => ['toggle-invite', 'toggle-members', 'leave', 'newline', 'send'].map((id) => {
+        const r = document.getElementById(id).getBoundingClientRect();
+        return { id, h: r.height, w: r.width, right: r.right };
+      }));
+      for (const x of sizes) {
+        assert.ok(x.h >= 44 && x.w >= 44, `${x.id} is ${x.w}x${x.h} px at ${width} px`);
+        assert.ok(x.right <= width, `${x.id} is off screen at ${width} px`);
+      }
+      assert.ok(await P.page.evaluate(() => document.documentElement.scrollWidth) <= width, `sideways scrolling at ${width} px`);
+    }
+    await P.page.setViewportSize(PHONE);
+    await shot(P.page, 'room-phone-360-buttons');
+  });
+
+  step('names reach 4.5:1 contrast on every background, for every hue, light and dark', T, async () => {
+    await say(P.page, '/purr dana a whisper to show a name on the whisper background');
+    await waitEntry(D.page, { kind: 'purr', from: 'pat', text: 'a whisper' });
+    const check = () => D.page.evaluate(async () => {
+      const { hueColours, contrast, NAME_BACKGROUNDS } = await import('/view.js');
+      const rgb = (css) => css.match(/[\d.]+/g).slice(0, 3).map(Number);
+      const hex = (c) => '#' + c.map((v) => v.toString(16).padStart(2, '0')).join('');
+      const dark = matchMedia('(prefers-color-scheme: dark)').matches;
+      const bg = (sel) => hex(rgb(getComputedStyle([...document.querySelectorAll(sel)].pop()).backgroundColor));
+      const hexes = [bg('#log .entry.msg:not(.own)'), bg('#log .entry.purr:not(.own)')];
+      const backs = hexes.map((h) => [1, 3, 5].map((i) => parseInt(h.slice(i, i + 2), 16)));
+      let worst = Infinity, oldWorst = Infinity, oldUnder = 0;
+      for (let h = 0; h < 360; h++) {
+        const c = rgb(hueColours(h)[dark ? 'dark' : 'light']);
+        for (const b of backs) worst = Math.min(worst, contrast(c, b));
+        // What the page did before: hsl(h 55% 38%) / hsl(h 55% 74%) whatever the hue.
+        const probe = document.createElement('span');
+        probe.style.color = `hsl(${h} 55% ${dark ? 74 : 38}%)`;
+        document.body.append(probe);
+        const old = rgb(getComputedStyle(probe).color);
+        probe.remove();
+        const o = Math.min(...backs.map((b) => contrast(old, b)));
+        oldWorst = Math.min(oldWorst, o);
+        if (o < 4.5) oldUnder++;
+      }
+      const shown = [...document.querySelectorAll('#log .entry:not(.own) .who')].map((w) =>
+        contrast(rgb(getComputedStyle(w).color), rgb(getComputedStyle(w.closest('.entry')).backgroundColor)));
+      return { backs: hexes, listed: NAME_BACKGROUNDS[dark ? 'dark' : 'light'], worst, oldWorst, oldUnder, shown: Math.min(...shown), count: shown.length };
+    });
+    for (const scheme of ['light', 'dark']) {
+      await D.page.emulateMedia({ colorScheme: scheme });
+      const r = await check();
+      console.log(`# ${scheme}: worst name contrast ${r.worst.toFixed(2)}:1 over 360 hues (before: ${r.oldWorst.toFixed(2)}:1, ${r.oldUnder} hues under 4.5)`);
+      assert.deepEqual(r.backs, r.listed, `view.js's ${scheme} backgrounds are not the stylesheet's`);
+      assert.ok(r.worst >= 4.5, `${scheme}: a hue reaches only ${r.worst}:1`);
+      assert.ok(r.count >= 2 && r.shown >= 4.5, `${scheme}: a name on screen reaches only ${r.shown}:1`);
+    }
+    await D.page.emulateMedia({ colorScheme: 'light' });
+  });
+
+  step('a mistyped room id asks "No such room: create it?"; Cancel makes nothing, Create makes the room', T, async () => {
+    const M = await open(PHONE);
+    await M.page.goto(srv.url);
+    const id = Buffer.from(crypto.getRandomValues(new Uint8Array(16))).toString('base64url');
+    await M.page.fill('#alias', 'mo');
+    await M.page.fill('#room', id);
+    await M.page.fill('#passphrase', 'correct horse battery');
+    const roomsBefore = await rooms();
+    await M.page.click('#enter');
+    await M.page.waitForSelector('#confirm[open]', { timeout: 15000 });
+    assert.equal(await M.page.textContent('#confirm-title'), 'No such room: create it?');
+    assert.ok((await M.page.textContent('#confirm-text')).includes(id));
+    await shot(M.page, 'no-such-room-phone-360');
+    assert.equal(await rooms(), roomsBefore, 'a room exists before anyone said yes');
+    await M.page.click('#confirm-cancel');
+    await M.page.waitForFunction(() => document.getElementById('start-error').textContent !== '');
+    assert.equal(await M.page.textContent('#start-error'), 'There is no room with that id. Check it for a typo.');
+    assert.ok(await M.page.isVisible('#start') && await M.page.isHidden('#chat'));
+    assert.equal(await M.page.evaluate(() => document.activeElement.id), 'room');
+    assert.equal(await rooms(), roomsBefore);
+
+    await M.page.click('#enter');
+    await M.page.waitForSelector('#confirm[open]', { timeout: 15000 });
+    await M.page.click('#confirm-ok');
+    await M.page.waitForSelector('#chat:not([hidden])');
+    await waitEntry(M.page, { kind: 'system', text: 'opened fresh' });
+    assert.equal(await rooms(), roomsBefore + 1);
+    const frames = M.events.wsSent.map((f) => JSON.parse(f).t).filter((t) => t === 'join' || t === 'create');
+    assert.deepEqual(frames, ['join', 'join', 'create'], 'created only after the yes');
+    await say(M.page, '/exit');
+    await M.page.waitForSelector('#ended:not([hidden])');
+  });
+
+  step('a burst over the server\'s rate gives one notice and puts the unsent text back', T, async () => {
+    const slow = await startServer({ args: ['--rate', '2', '--burst', '3'] });
+    try {
+      const X = await open(DESKTOP);
+      const Y = await open(PHONE);
+      await X.page.goto(slow.url);
+      await enterRoom(X.page, 'xena');
+      await Y.page.goto(await X.page.textContent('#invite'));
+      await enterRoom(Y.page, 'yuri');
+      await waitEntry(X.page, { kind: 'system', text: 'yuri joined' });
+      await sleep(1700); // xena's bucket is full again: three messages
+      await X.page.evaluate(() => {
+        const c = document.getElementById('composer');
+        for (let i = 1; i <= 6; i++) {
+          c.value = `burst ${i}`;
+          document.getElementById('composer-form').requestSubmit();
+        }
+      });
+      await X.page.waitForSelector('#log [data-event="error"]');
+      await sleep(1500); // a second notice would be here by now
+      const notices = await X.page.$$eval('#log [data-event="error"]', (es) => es.map((e) => e.textContent));
+      assert.equal(notices.length, 1, JSON.stringify(notices));
+      assert.match(notices[0], /^You are sending too fast: 3 messages were not delivered\. Their text is back in the message box/);
+      assert.equal(await X.page.inputValue('#composer'), 'burst 4\nburst 5\nburst 6');
+      await waitEntry(Y.page, { from: 'xena', text: 'burst 3' });
+      assert.deepEqual((await bodies(Y.page)).map((b) => b.text), ['burst 1', 'burst 2', 'burst 3']);
+      await shot(X.page, 'rate-limited-desktop');
+      await sleep(600);
+      await X.page.press('#composer', 'Enter');
+      await waitEntry(Y.page, { from: 'xena', text: 'burst 6' });
+      assert.equal((await bodies(Y.page)).pop().text, 'burst 4\nburst 5\nburst 6');
+      assert.equal(await X.page.inputValue('#composer'), '');
+    } finally {
+      await slow.stop();
+    }
   });
 
   step('none of it raised a CSP violation, a console error or a page error', T, async () => {
