@@ -231,6 +231,7 @@ function settleTags(tokens) {
 
 const SPACE_RE = /\s/u;
 const PUNCT_RE = /[\p{P}\p{S}]/u;
+const WORDY_RE = /[\p{L}\p{N}]/u;
 
 // Characters around a run of '*': at the edge of the text counts as space; a code span or
 // a link counts as punctuation.
@@ -243,10 +244,16 @@ function charClass(item) {
 
 // Every maximal run of '*' with whether it may open or close emphasis. An opener must be
 // followed by a non-space and not stand inside a word ("2*3*4" stays as typed); a closer
-// the other way round.
+// the other way round. Also counts, for every position, the letters, digits, code spans and links before it:
+// emphasis needs something to emphasise, so emoticons such as "*_*" stay as typed.
 function starRuns(items) {
   const runs = new Map(); // start -> { len, open, close }
   const closers = { 1: [], 2: [] };
+  const wordy = new Uint32Array(items.length + 1);
+  for (let k = 0; k < items.length; k++) {
+    const item = items[k];
+    wordy[k + 1] = wordy[k] + (typeof item !== 'string' || WORDY_RE.test(item) ? 1 : 0);
+  }
   for (let i = 0; i < items.length;) {
     if (items[i] !== '*') {
       i++;
@@ -260,7 +267,7 @@ function starRuns(items) {
     if (run.close && closers[run.len]) closers[run.len].push(i);
     i = j;
   }
-  return { runs, closers };
+  return { runs, closers, wordy };
 }
 
 function firstAtOrAfter(sorted, from) {
@@ -299,7 +306,7 @@ function emphasis(items, from, to, marks, depth) {
     const j = i + run.len;
     if (run.open && marks.closers[run.len] && depth < MAX_EMPHASIS_DEPTH) {
       const close = firstAtOrAfter(marks.closers[run.len], j + 1);
-      if (close !== undefined && close + run.len <= to) {
+      if (close !== undefined && close + run.len <= to && marks.wordy[close] > marks.wordy[j]) {
         flush();
         out.push({ tag: run.len === 2 ? 'strong' : 'em', children: emphasis(items, j, close, marks, depth + 1) });
         i = close + run.len;

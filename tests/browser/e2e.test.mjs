@@ -242,6 +242,7 @@ describe('the page in Chromium', () => {
       ['**bold** *it* `a<b>c</b>`', '<strong>bold</strong> <em>it</em> <code>a&lt;b&gt;c&lt;/b&gt;</code>'],
       ['*a **b** c* and **see `x`**', '<em>a <strong>b</strong> c</em> and <strong>see <code>x</code></strong>'],
       ['2*3*4 and a * b * c and *.rs *.js', '2*3*4 and a * b * c and *.rs *.js'],
+      ['*_* and **!!** and *args, **kwargs', '*_* and **!!** and *args, **kwargs'],
       ['`` a ` b ``', '<code>a ` b</code>'],
       ['before\n```rust\nfn f() -> Vec<String> { **x** }\n```\nafter', 'before<pre><code>fn f() -&gt; Vec&lt;String&gt; { **x** }</code></pre>after'],
       ['```\nno closing fence', '```\nno closing fence'],
@@ -271,6 +272,18 @@ describe('the page in Chromium', () => {
     });
     assert.equal(depth.text, 'deep');
     assert.ok(depth.d <= 24, `nesting is capped (${depth.d})`);
+    // Hostile shapes the size of the largest message render promptly (no quadratic path).
+    const slow = await L.page.evaluate(async () => {
+      const { sanitize } = await import('/sanitize.js');
+      const fill = (unit) => unit.repeat(Math.ceil(60000 / unit.length)).slice(0, 60000);
+      const shapes = ['*! ', ' *! *a', '**a ', '` `` ``` ', '<', '<b a="', '<b>', '&#1', '```x\n', 'https://x.org/(', '*a `b` <i>c</i> https://d.org/ **e** '];
+      return shapes.map((unit) => {
+        const t0 = performance.now();
+        document.createElement('div').append(sanitize(fill(unit)));
+        return [unit, performance.now() - t0];
+      }).filter(([, ms]) => ms > 1500);
+    });
+    assert.deepEqual(slow, [], 'slow to render');
   });
 
   test('the start page works at 320 px, labels every control and has a live log', T, async () => {
@@ -896,6 +909,18 @@ describe('two terminal clients and a page in one room', () => {
     assert.ok(!pageLog.includes('tom to tess 6'), 'the page saw a whisper between the terminals');
   });
 
+  step('/me from the page reaches the terminals as "/me …"; //me and code from a terminal show on the page', T, async () => {
+    await say(P.page, '/me waves to the terminals');
+    await tom.waitForLine((l) => l.includes('pia: /me waves to the terminals'));
+    tess.send('//me waves back');
+    await waitEntry(P.page, { from: 'tess', text: '* tess waves back' });
+    assert.ok(await P.page.isVisible('#log .entry.action[data-from="tess"]'));
+    tom.send('fn f() -> Vec<String> {} // mail <bob@example.com>');
+    await waitEntry(P.page, { from: 'tom', text: 'Vec<String>' });
+    const last = await P.page.evaluate(() => [...document.querySelectorAll('#log [data-from="tom"] .body')].pop().textContent);
+    assert.equal(last, 'fn f() -> Vec<String> {} // mail <bob@example.com>');
+  });
+
   step('a kick from the page ends that terminal with status 5', T, async () => {
     await say(P.page, '/kick tess');
     const { code } = await tess.waitForExit();
@@ -1088,7 +1113,7 @@ describe('plain text, Markdown, links and the smaller fixes between two pages', 
         oldWorst = Math.min(oldWorst, o);
         if (o < 4.5) oldUnder++;
       }
-      const shown = [...document.querySelectorAll('#log .entry:not(.own) .who')].map((w) =>
+      const shown = [...document.querySelectorAll('#log .entry .who')].map((w) =>
         contrast(rgb(getComputedStyle(w).color), rgb(getComputedStyle(w.closest('.entry')).backgroundColor)));
       return { backs: hexes, listed: NAME_BACKGROUNDS[dark ? 'dark' : 'light'], worst, oldWorst, oldUnder, shown: Math.min(...shown), count: shown.length };
     });
