@@ -1039,6 +1039,11 @@ describe('plain text, Markdown, links and the smaller fixes between two pages', 
     await D.page.waitForSelector('#log dl.help');
     const help = await D.page.textContent('#log dl.help');
     for (const c of ['/who', '/me ACTION', 'Shift+Enter', '**bold**', '`code`', 'https://', 'shows exactly as typed']) assert.ok(help.includes(c), `help lacks ${c}`);
+    await shot(D.page, 'help-desktop');
+    await say(P.page, '/help');
+    await P.page.waitForSelector('#log dl.help');
+    await P.page.evaluate(() => document.querySelector('#log dl.help').closest('.entry').scrollIntoView());
+    await shot(P.page, 'help-phone-360');
   });
 
   step('Shift+Enter on a desktop and the ↵ button on a phone write multi-line messages', T, async () => {
