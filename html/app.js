@@ -162,7 +162,9 @@ async function enter(event) {
 
 function openSession({ room: id, secret, alias, keys, mode, via }) {
   kickedBy = null;
-  const s = new Session({ url: wsUrl(location, config.ws_port), room: id, alias, keys, mode, maxBytes: config.max_message_bytes });
+  // A room id typed by hand may be mistyped: ask before making a room nobody is in. A
+  // link's room that has ended is opened again without asking.
+  const s = new Session({ url: wsUrl(location, config.ws_port), room: id, alias, keys, mode, maxBytes: config.max_message_bytes, askCreate: mode === 'join' && via === 'form' });
   session = s;
   const on = (type, fn) => s.addEventListener(type, (e) => { if (session === s) fn(e.detail); });
 
@@ -213,6 +215,24 @@ function openSession({ room: id, secret, alias, keys, mode, via }) {
   on('unverified', ({ kind, from }) => {
     view.system(`A ${kind === 'purr' ? 'whisper' : 'message'} claiming to be from ${from} failed verification and is not shown.`, 'unverified');
   });
+  on('noroom', async () => {
+    setBusy('No such room…');
+    const create = await confirmDialog('No such room: create it?', `Nobody is in room ${id}. Check the id for a typo, or create the room now: it starts empty, and others join it with the same id and passphrase.`, 'Create it', { danger: false, focus: 'room' });
+    if (session !== s) return;
+    if (create) {
+      setBusy('Connecting…');
+      return s.createRoom();
+    }
+    s.cancel();
+    wipeKeys(keys);
+    session = null;
+    setBusy('');
+    startError('There is no room with that id. Check it for a typo.', 'room');
+  });
+  on('unsent', ({ count, items }) => {
+    restoreUnsent(items);
+    view.system(unsentText(count, items.length), 'error');
+  });
   on('error', ({ code, message }) => view.system(errorText(code, message), 'error'));
   on('refused', ({ code, message }) => {
     wipeKeys(keys);
@@ -223,6 +243,7 @@ function openSession({ room: id, secret, alias, keys, mode, via }) {
   on('closed', (d) => {
     session = null;
     wipeKeys(keys);
+    if ($('confirm').open) $('confirm').close();
     if (!d.joined) {
       setBusy('');
       return startError(d.code === 4003 ? errorText('bad_proof') : closeText(d) || 'Could not connect to the chat server.');
@@ -259,6 +280,25 @@ const ERRORS = {
   self_kick: 'You cannot kick yourself; use /exit to leave.',
   not_allowed: 'Only the room’s creator can do that here.',
 };
+
+// One notice for a whole burst the server dropped; what it dropped goes back in the box.
+function unsentText(count, kept) {
+  const what = count === 1 ? '1 message was' : `${count} messages were`;
+  if (!kept) return `You are sending too fast: ${what} not delivered. Wait a moment.`;
+  return `You are sending too fast: ${what} not delivered. ${kept === 1 ? 'Its text is' : 'Their text is'} back in the message box: send again in a moment.`;
+}
+
+// As it would be typed: a whisper with its command, a text starting with / escaped.
+function restoreUnsent(items) {
+  if (!items.length) return;
+  const lines = items.map(({ kind, to, text }) => {
+    if (kind === 'purr') return `/purr ${to} ${text}`;
+    return text.startsWith('/') && !text.startsWith('/me ') ? `/${text}` : text;
+  });
+  const c = $('composer');
+  c.value = [...lines, c.value].filter((x) => x !== '').join('\n');
+  autosize();
+}
 
 function errorText(code, message) {
   return ERRORS[code] || (message ? `Server: ${message}` : `Server error (${code}).`);
@@ -358,6 +398,9 @@ async function submitComposer(event) {
       break;
     case 'clear':
       view.clear();
+      break;
+    case 'who':
+      view.who(room.members, room.self);
       break;
     case 'help':
       view.help(COMMANDS.filter((x) => canModerate() || !x.moderator));
@@ -477,11 +520,12 @@ function setMembersOpen(open) {
   $('toggle-members').setAttribute('aria-expanded', String(open));
 }
 
-function confirmDialog(title, text, okLabel) {
+function confirmDialog(title, text, okLabel, { danger = true, focus = 'composer' } = {}) {
   const dialog = $('confirm');
   $('confirm-title').textContent = title;
   $('confirm-text').textContent = text;
   $('confirm-ok').textContent = okLabel;
+  $('confirm-ok').classList.toggle('danger', danger);
   return new Promise((resolve) => {
     const done = (answer) => {
       $('confirm-ok').onclick = null;
@@ -489,7 +533,7 @@ function confirmDialog(title, text, okLabel) {
       dialog.onclose = null;
       if (dialog.open) dialog.close();
       resolve(answer);
-      $('composer').focus();
+      $(focus).focus();
     };
     $('confirm-ok').onclick = () => done(true);
     $('confirm-cancel').onclick = () => done(false);
@@ -514,6 +558,16 @@ $('restart').addEventListener('click', () => {
 });
 $('composer-form').addEventListener('submit', submitComposer);
 $('composer').addEventListener('keydown', composerKey);
+// A new line where Shift+Enter is out of reach (phone keyboards). Pressing it must not
+// take the focus, or the on-screen keyboard would close.
+$('newline').addEventListener('pointerdown', (e) => e.preventDefault());
+$('newline').addEventListener('click', () => {
+  const c = $('composer');
+  c.focus();
+  c.setRangeText('\n', c.selectionStart, c.selectionEnd, 'end');
+  autosize();
+  hideSuggestions();
+});
 $('composer').addEventListener('input', () => {
   autosize();
   active = -1;

@@ -3,12 +3,23 @@
 
 export const COMMANDS = [
   { name: 'purr', args: 'NAME MESSAGE', help: 'whisper to one member; nobody else sees it' },
+  { name: 'me', args: 'ACTION', help: 'say what you are doing, shown as "* yourname ACTION"' },
   { name: 'kick', args: 'NAME', help: 'remove a member from the room', moderator: true },
   { name: 'stop', args: '', help: 'end the room for everyone (asks first)', moderator: true },
   { name: 'exit', args: '[farewell]', help: 'leave the room, with an optional farewell' },
+  { name: 'who', args: '', help: 'list who is in the room' },
   { name: 'clear', args: '', help: 'clear your screen (nobody else is affected)' },
   { name: 'help', args: '', help: 'show this list' },
 ];
+
+// "/me waves" is sent as the text "/me waves", the convention of IRC clients: every
+// client can read it (the terminal client shows it as it is), and the page shows it as
+// "* alice waves", with the name the message is authenticated under.
+export const ACTION_PREFIX = '/me ';
+
+export function actionText(text) {
+  return text.startsWith(ACTION_PREFIX) && text.length > ACTION_PREFIX.length ? text.slice(ACTION_PREFIX.length) : null;
+}
 
 // "/purr bob hi" -> { type: 'purr', to: 'bob', text: 'hi' }; "//x" sends the text "/x".
 // Returns null for a blank line.
@@ -30,6 +41,13 @@ export function parseLine(line) {
       if (!to || !body) return { type: 'usage', message: 'Usage: /purr NAME MESSAGE' };
       return { type: 'purr', to, text: body };
     }
+    case 'me': {
+      const action = rest.trim();
+      if (!action) return { type: 'usage', message: 'Usage: /me ACTION' };
+      return { type: 'msg', text: `${ACTION_PREFIX}${action}` };
+    }
+    case 'who':
+      return { type: 'who' };
     case 'kick': {
       const [alias] = word(rest);
       if (!alias) return { type: 'usage', message: 'Usage: /kick NAME' };

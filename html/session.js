@@ -8,7 +8,12 @@
 //   unverified {kind, from}     left {alias, reason, farewell, farewellBad}
 //   kicked {alias, by}          purged {by, reason}
 //   refused {code, message}     (an error before we got in; the attempt is over)
+//   noroom {}                   (asked to join a room nobody is in, with askCreate: the
+//                               page calls createRoom() or cancel())
 //   error {code, message}       (an error while in the room)
+//   unsent {count, items: [{kind, to, text}]}   (the server dropped `count` frames for
+//                               going too fast; items are our messages among them, oldest
+//                               first, reported once per burst)
 //   closed {code, reason}       (the connection is gone; the session is over)
 
 import { joinProof, seal, open, b64uEncode } from './crypto.js';
@@ -24,15 +29,23 @@ export function wsUrl(loc, port) {
 // Errors after which the attempt to get in cannot go on as it is.
 const REFUSALS = new Set(['bad_alias', 'alias_taken', 'bad_room', 'bad_proof', 'room_full', 'server_full', 'bad_field']);
 
+// A burst of rate_limited errors is over when none has come for this long; by then the
+// server has relayed back every message of ours it accepted before the last drop.
+const BURST_SETTLE_MS = 600;
+
 export class Session extends EventTarget {
-  // mode 'create' sends create straight away (a fresh random room); 'join' tries join and
-  // re-creates the room if the server no longer knows it.
-  constructor({ url, room, alias, keys, mode, maxBytes = 65536 }) {
+  // mode 'create' sends create straight away (a fresh random room); 'join' tries join and,
+  // if the server no longer knows the room, re-creates it (askCreate: only once the page
+  // says so, after a 'noroom' event).
+  constructor({ url, room, alias, keys, mode, maxBytes = 65536, askCreate = false }) {
     super();
-    Object.assign(this, { url, room, alias, keys, mode, maxBytes });
+    Object.assign(this, { url, room, alias, keys, mode, maxBytes, askCreate });
     this.state = 'connecting';
     this.recreated = false;
     this.exiting = false;
+    // Our msg/purr frames not yet relayed back, by body: { kind, to, text, at }.
+    this.pending = new Map();
+    this.dropped = null; // { count, at, timer } during a burst of rate_limited errors
   }
 
   connect() {
@@ -94,6 +107,7 @@ export class Session extends EventTarget {
         const text = open(this.keys, header, str(f.body));
         if (text === null) return this.#emit('unverified', { kind: f.t, from: header.from });
         const own = header.from === this.alias;
+        if (own) this.pending.delete(str(f.body));
         return this.#emit(f.t, { from: header.from, to: header.to, text, ts: Number(f.ts) || Date.now(), own });
       }
       case 'left': {
@@ -114,6 +128,10 @@ export class Session extends EventTarget {
         const code = str(f.code), message = str(f.message);
         if (this.state !== 'in') {
           if (code === 'no_room' && this.mode === 'join' && !this.recreated) {
+            if (this.askCreate) {
+              this.state = 'asking';
+              return this.#emit('noroom');
+            }
             this.recreated = true;
             return this.#create();
           }
@@ -124,10 +142,58 @@ export class Session extends EventTarget {
             return;
           }
         }
+        if (code === 'rate_limited') return this.#droppedOne();
         return this.#emit('error', { code, message });
       }
       default:
     }
+  }
+
+  // The server drops a frame over its rate with an error that does not say which frame
+  // (and may overtake our relayed messages, which go round through the room). Once the
+  // burst settles, our messages not relayed back by then are the dropped ones.
+  #droppedOne() {
+    const now = performance.now();
+    if (this.dropped) clearTimeout(this.dropped.timer);
+    this.dropped = { count: (this.dropped?.count ?? 0) + 1, at: now };
+    this.dropped.timer = setTimeout(() => this.#burstOver(), BURST_SETTLE_MS);
+  }
+
+  #burstOver() {
+    const { count, at } = this.dropped;
+    this.dropped = null;
+    if (this.state !== 'in') return;
+    const items = [];
+    for (const [body, p] of this.pending) {
+      if (p.at > at) continue;
+      this.pending.delete(body);
+      items.push({ kind: p.kind, to: p.to, text: p.text });
+    }
+    this.#emit('unsent', { count, items });
+  }
+
+  #sendSealed(frame, kind, to, text) {
+    if (!this.#fits(frame)) return 'too_large';
+    if (!this.#send(frame)) return 'offline';
+    const now = performance.now();
+    // Anything still here long after a burst was relayed or lost with the connection.
+    for (const [body, p] of this.pending) if (now - p.at > 60000) this.pending.delete(body);
+    this.pending.set(frame.body, { kind, to, text, at: now });
+    return 'ok';
+  }
+
+  // After a 'noroom' event: make the room after all, or give up.
+  createRoom() {
+    if (this.state !== 'asking') return;
+    this.state = 'joining';
+    this.recreated = true;
+    this.#create();
+  }
+
+  cancel() {
+    if (this.state !== 'asking') return;
+    this.state = 'refused';
+    this.ws.close(1000);
   }
 
   #create() {
@@ -136,6 +202,8 @@ export class Session extends EventTarget {
 
   #closed(code, reason) {
     if (this.state === 'closed') return;
+    if (this.dropped) clearTimeout(this.dropped.timer);
+    this.pending.clear();
     const was = this.state;
     this.state = 'closed';
     if (was === 'refused') return;
@@ -150,14 +218,12 @@ export class Session extends EventTarget {
 
   send(text) {
     const frame = { t: 'msg', body: seal(this.keys, { room: this.room, kind: 'msg', from: this.alias, to: '' }, text) };
-    if (!this.#fits(frame)) return 'too_large';
-    return this.#send(frame) ? 'ok' : 'offline';
+    return this.#sendSealed(frame, 'msg', '', text);
   }
 
   purr(to, text) {
     const frame = { t: 'purr', to, body: seal(this.keys, { room: this.room, kind: 'purr', from: this.alias, to }, text) };
-    if (!this.#fits(frame)) return 'too_large';
-    return this.#send(frame) ? 'ok' : 'offline';
+    return this.#sendSealed(frame, 'purr', to, text);
   }
 
   kick(alias) {

@@ -3,6 +3,7 @@
 // text; message bodies go in only through sanitize().
 
 import { sanitize } from './sanitize.js';
+import { actionText } from './commands.js';
 
 const NEAR_BOTTOM_PX = 48;
 const BASE_TITLE = 'Sanctuary';
@@ -27,6 +28,69 @@ function hue(name) {
   for (const ch of name.toLowerCase()) h = (h * 31 + ch.codePointAt(0)) % 360;
   return h;
 }
+
+// ------------------------------------------------------------------ name colours
+
+// The backgrounds a name is drawn on (style.css: --bubble and --whisper, light and dark).
+// The e2e test checks these against the stylesheet.
+export const NAME_BACKGROUNDS = {
+  light: ['#ffffff', '#fdf3e1'],
+  dark: ['#201e2b', '#2e2616'],
+};
+const MIN_CONTRAST = 4.6; // WCAG AA asks 4.5:1 for text this size; a little to spare
+
+function hslToRgb(h, s, l) {
+  const k = (n) => (n + h / 30) % 12;
+  const a = s * Math.min(l, 1 - l);
+  const f = (n) => l - a * Math.max(-1, Math.min(k(n) - 3, 9 - k(n), 1));
+  return [f(0), f(8), f(4)].map((x) => Math.round(x * 255));
+}
+
+function luminance(rgb) {
+  const [r, g, b] = rgb.map((v) => {
+    const c = v / 255;
+    return c <= 0.04045 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+  });
+  return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+}
+
+export function contrast(a, b) {
+  const [x, y] = [luminance(a), luminance(b)].sort((p, q) => q - p);
+  return (x + 0.05) / (y + 0.05);
+}
+
+const hexRgb = (hex) => [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16));
+
+// The name's hue at the lightness nearest the design's (38% light, 74% dark) that still
+// reads at MIN_CONTRAST on every background of that scheme: yellows and greens get
+// darker in light mode, blues lighter in dark mode.
+const colourCache = new Map();
+export function nameColours(name) {
+  return hueColours(hue(name));
+}
+
+export function hueColours(h) {
+  if (colourCache.has(h)) return colourCache.get(h);
+  const pick = (start, step, backs) => {
+    for (let l = start; l >= 0 && l <= 100; l += step) {
+      const rgb = hslToRgb(h, 0.55, l / 100);
+      if (backs.every((b) => contrast(rgb, hexRgb(b)) >= MIN_CONTRAST)) return `rgb(${rgb.join(' ')})`;
+    }
+    return step < 0 ? 'rgb(0 0 0)' : 'rgb(255 255 255)';
+  };
+  const colours = { light: pick(38, -1, NAME_BACKGROUNDS.light), dark: pick(74, 1, NAME_BACKGROUNDS.dark) };
+  colourCache.set(h, colours);
+  return colours;
+}
+
+// What /help says about formatting (sanitize.js is what does it).
+const FORMATTING = [
+  ['**bold**  *italic*', 'Markdown: bold and italic'],
+  ['`code`', 'code in a line; ``` on lines of their own fences a code block'],
+  ['https://…', 'addresses starting with http:// or https:// become links'],
+  ['<b> <i> <u> <s> <code> <pre> <a href> <img src> …', 'this HTML too, when the tag is closed again (<b>…</b>; <br> and <img> stand alone): also <em>, <strong>, <blockquote>, <p>, <br>, <h1>–<h6>, lists'],
+  ['everything else', 'shows exactly as typed: <String>, a<b, <bob@example.com>, <3'],
+];
 
 export class ChatView {
   constructor({ log, jump, members, memberCount, onMemberClick }) {
@@ -81,12 +145,16 @@ export class ChatView {
   }
 
   message({ kind, from, to, text, ts, own }) {
-    const item = el('article', `entry ${kind}${own ? ' own' : ''}`);
+    // "/me waves" reads "* alice waves", with the name the message is authenticated under.
+    const action = actionText(text);
+    const item = el('article', `entry ${kind}${own ? ' own' : ''}${action !== null ? ' action' : ''}`);
     item.dataset.kind = kind;
     item.dataset.from = from;
     if (kind === 'purr') item.dataset.to = to;
     // A stable colour per name helps tell people apart (set through CSSOM: CSP-safe).
-    item.style.setProperty('--hue', String(hue(from)));
+    const colours = nameColours(from);
+    item.style.setProperty('--name-light', colours.light);
+    item.style.setProperty('--name-dark', colours.dark);
     const head = el('header', 'meta');
     head.append(el('span', 'who', own ? 'You' : from));
     if (kind === 'purr') {
@@ -94,8 +162,9 @@ export class ChatView {
     }
     head.append(timeEl(ts));
     const body = el('div', 'body');
-    body.append(sanitize(text));
-    if (!body.textContent.trim() && !body.querySelector('img')) {
+    if (action !== null) body.append(el('span', 'actor', `* ${from} `));
+    body.append(sanitize(action ?? text));
+    if (action === null && !body.textContent.trim() && !body.querySelector('img')) {
       // Only markup that is not shown (scripts, frames...): say so rather than show a blank.
       body.classList.add('nothing');
       body.textContent = text.trim() ? 'Nothing to show: this message held only markup that is not displayed.' : '(empty message)';
@@ -127,8 +196,16 @@ export class ChatView {
     for (const c of commands) {
       list.append(el('dt', '', `/${c.name}${c.args ? ' ' + c.args : ''}`), el('dd', '', c.help));
     }
-    list.append(el('dt', '', 'Formatting'), el('dd', '', '<b>, <i>, <u>, <s>, <code>, <pre>, <blockquote>, lists, links and images; everything else shows as plain text.'));
+    list.append(el('dt', '', '//text'), el('dd', '', 'send a line that starts with /'));
+    list.append(el('dt', '', 'Shift+Enter'), el('dd', '', 'a new line in the message (on a phone: the ↵ button)'));
+    for (const [what, how] of FORMATTING) list.append(el('dt', '', what), el('dd', '', how));
     this.system('Commands:', 'info', Date.now(), list);
+  }
+
+  // As the terminal client's /who: everyone, in joining order, you marked.
+  who(members, self) {
+    const names = members.map((m) => (m === self ? `${m} (you)` : m));
+    this.system(`In the room (${members.length}): ${names.join(', ')}.`, 'info');
   }
 
   clear() {

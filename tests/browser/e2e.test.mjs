@@ -13,6 +13,7 @@ import { vectorChecks } from './lib/vector-checks.mjs';
 import { dangerousNodes, storageContents, unlabelledControls, qrCanvasRows } from './lib/page-checks.mjs';
 import { importHtml } from './lib/html-module.mjs';
 import { XSS } from './xss-corpus.mjs';
+import { ORDINARY } from './ordinary-text-corpus.mjs';
 
 const SHOTS = path.join(ROOT, 'target/screenshots');
 const REPORT = path.join(ROOT, 'target/browser-report.json');
@@ -203,33 +204,54 @@ describe('the page in Chromium', () => {
     assert.ok(report.pbkdf2.mainThreadMedianMs < 3000, 'PBKDF2 takes under 3 s');
   });
 
-  test('the sanitiser rebuilds the allowed subset and drops everything else', T, async () => {
+  test('the renderer shows text as typed and builds only the allowed subset, Markdown and links', T, async () => {
+    const R = 'rel="noopener noreferrer nofollow" target="_blank"';
     const cases = [
+      // The allowed HTML subset, closed again, renders; attributes other than checked
+      // href / src / alt never survive.
       ['<b>bold</b> <i>i</i> <u>u</u> <s>s</s> <em>e</em> <strong>st</strong>', '<b>bold</b> <i>i</i> <u>u</u> <s>s</s> <em>e</em> <strong>st</strong>'],
-      ['<a href="https://example.org/a?b=1&c=2" title="t" onclick="x">l</a>', '<a href="https://example.org/a?b=1&amp;c=2" rel="noopener noreferrer" target="_blank">l</a>'],
-      ['<a href="HTTPS://Example.ORG">x</a>', '<a href="https://example.org/" rel="noopener noreferrer" target="_blank">x</a>'],
-      ['<a href="mailto:a@example.org" target="_self" rel="opener">m</a>', '<a href="mailto:a@example.org" rel="noopener noreferrer" target="_blank">m</a>'],
-      ['<a href="https://example.org"></a>', '<a href="https://example.org/" rel="noopener noreferrer" target="_blank">https://example.org/</a>'],
-      ['<a href="javascript:alert(1)">x</a>', 'x'],
-      ['<a href="/relative">r</a>', 'r'],
-      ['<a href="ftp://example.org/f">f</a>', 'f'],
+      ['<B>upper</B> and <b class="x" onclick="y">attrs</b>', '<b>upper</b> and <b>attrs</b>'],
+      ['<a href="https://example.org/a?b=1&c=2" title="t" onclick="x">l</a>', `<a href="https://example.org/a?b=1&amp;c=2" ${R}>l</a>`],
+      ['<a href="HTTPS://Example.ORG">x</a>', `<a href="https://example.org/" ${R}>x</a>`],
+      ['<a href=https://example.org/?q=1>unquoted</a>', `<a href="https://example.org/?q=1" ${R}>unquoted</a>`],
+      ['<a href="https://example.org" target="_self" rel="opener">m</a>', `<a href="https://example.org/" ${R}>m</a>`],
+      ['<a href="https://example.org"></a>', `<a href="https://example.org/" ${R}>https://example.org/</a>`],
+      ['<a href="https://a.org/">x <a href="https://b.org/">y</a> z</a>', `<a href="https://a.org/" ${R}>x y z</a>`],
+      // A tag that cannot be shown as what it says is shown as typed.
+      ['<a href="javascript:alert(1)">x</a>', '&lt;a href="javascript:alert(1)"&gt;x&lt;/a&gt;'],
+      ['<a href="mailto:a@example.org">m</a>', '&lt;a href="mailto:a@example.org"&gt;m&lt;/a&gt;'],
+      ['<a href="/relative">r</a>', '&lt;a href="/relative"&gt;r&lt;/a&gt;'],
       ['<img src="data:image/png;base64,iVBORw0KGgo=" alt="dot" width="5" onload="x">', '<img src="data:image/png;base64,iVBORw0KGgo=" alt="dot" referrerpolicy="no-referrer" loading="lazy">'],
       ['<img src="http://127.0.0.1:9/a.png">', '<img src="http://127.0.0.1:9/a.png" alt="" referrerpolicy="no-referrer" loading="lazy">'],
-      ['<img src="data:image/svg+xml;base64,PHN2Zz4=">', ''],
-      ['<img src="data:text/html,x">', ''],
-      ['<img src="x.png">', ''],
-      ['<div>a</div><div>b</div>', 'a<br>b<br>'],
-      ['<span style="color:red" class="c">x</span>', 'x'],
-      ['<script>alert(1)</script>ok', 'ok'],
-      ['<style>p{}</style><p>p</p>', '<p>p</p>'],
+      ['<img src="data:image/svg+xml;base64,PHN2Zz4=">', '&lt;img src="data:image/svg+xml;base64,PHN2Zz4="&gt;'],
+      ['<img src="x.png">', '&lt;img src="x.png"&gt;'],
+      ['<div>a</div>', '&lt;div&gt;a&lt;/div&gt;'],
+      ['<script>alert(1)</script>ok', '&lt;script&gt;alert(1)&lt;/script&gt;ok'],
+      ['<b>no end', '&lt;b&gt;no end'],
+      ['no start</b>', 'no start&lt;/b&gt;'],
+      ['<b>a <i>b</b> c</i>', '<b>a <i>b</i></b> c'],
       ['<ul>\n<li>one</li>\n<li>two</li>\n</ul>', '<ul><li>one</li><li>two</li></ul>'],
       ['<ol><li>1</li></ol>', '<ol><li>1</li></ol>'],
-      ['<pre><code>x &lt; y</code></pre>', '<pre><code>x &lt; y</code></pre>'],
+      ['<pre>\n<code>x &lt; y</code></pre>', '<pre><code>x &lt; y</code></pre>'],
       ['<h1>T</h1><h6>t</h6><blockquote>q</blockquote><p>p<br>q</p>', '<h1>T</h1><h6>t</h6><blockquote>q</blockquote><p>p<br>q</p>'],
+      // Character references are read in a message written as HTML, and only there.
+      ['<b>x</b> &lt;&amp;&#62;&#x3C;&hellip;&bogus;', '<b>x</b> &lt;&amp;&gt;&lt;…&amp;bogus;'],
+      ['&lt;b&gt; &amp;amp;', '&amp;lt;b&amp;gt; &amp;amp;amp;'],
       ['a < b && c > d', 'a &lt; b &amp;&amp; c &gt; d'],
-      ['<!-- c --><p>p</p>', '<p>p</p>'],
-      ['<svg><text>x</text></svg>y<math><mi>z</mi></math>', 'y'],
-      ['<table><tr><td>cell</td></tr></table>', 'cell<br><br>'],
+      // Markdown: bold, italic, code spans and fenced blocks; nothing inside code is read.
+      ['**bold** *it* `a<b>c</b>`', '<strong>bold</strong> <em>it</em> <code>a&lt;b&gt;c&lt;/b&gt;</code>'],
+      ['*a **b** c* and **see `x`**', '<em>a <strong>b</strong> c</em> and <strong>see <code>x</code></strong>'],
+      ['2*3*4 and a * b * c and *.rs *.js', '2*3*4 and a * b * c and *.rs *.js'],
+      ['*_* and **!!** and *args, **kwargs', '*_* and **!!** and *args, **kwargs'],
+      ['`` a ` b ``', '<code>a ` b</code>'],
+      ['before\n```rust\nfn f() -> Vec<String> { **x** }\n```\nafter', 'before<pre><code>fn f() -&gt; Vec&lt;String&gt; { **x** }</code></pre>after'],
+      ['```\nno closing fence', '```\nno closing fence'],
+      ['<code>*not* https://x.org</code>', '<code>*not* https://x.org</code>'],
+      // Bare http(s) URLs become links; the sentence's punctuation stays out.
+      ['see https://example.org/a_(b)?c=1&d=2.', `see <a href="https://example.org/a_(b)?c=1&amp;d=2" ${R}>https://example.org/a_(b)?c=1&amp;d=2</a>.`],
+      ['(http://x.org/y) **https://z.org/*w*/**', `(<a href="http://x.org/y" ${R}>http://x.org/y</a>) <strong><a href="https://z.org/*w*/" ${R}>https://z.org/*w*/</a></strong>`],
+      ['<a href="https://a.org/">https://b.org/</a>', `<a href="https://a.org/" ${R}>https://b.org/</a>`],
+      ['javascript:alert(1) ftp://x.org/ www.example.org', 'javascript:alert(1) ftp://x.org/ www.example.org'],
     ];
     const got = await L.page.evaluate(async (inputs) => {
       const { sanitize } = await import('/sanitize.js');
@@ -243,13 +265,25 @@ describe('the page in Chromium', () => {
     const depth = await L.page.evaluate(async () => {
       const { sanitize } = await import('/sanitize.js');
       const box = document.createElement('div');
-      box.append(sanitize('<b>'.repeat(200) + 'deep'));
+      box.append(sanitize('<b>'.repeat(200) + 'deep' + '</b>'.repeat(200)));
       let d = 0;
       for (let n = box.firstChild; n && n.nodeType === 1; n = n.firstChild) d++;
       return { d, text: box.textContent };
     });
     assert.equal(depth.text, 'deep');
     assert.ok(depth.d <= 24, `nesting is capped (${depth.d})`);
+    // Hostile shapes the size of the largest message render promptly (no quadratic path).
+    const slow = await L.page.evaluate(async () => {
+      const { sanitize } = await import('/sanitize.js');
+      const fill = (unit) => unit.repeat(Math.ceil(60000 / unit.length)).slice(0, 60000);
+      const shapes = ['*! ', ' *! *a', '**a ', '` `` ``` ', '<', '<b a="', '<b>', '&#1', '```x\n', 'https://x.org/(', '*a `b` <i>c</i> https://d.org/ **e** '];
+      return shapes.map((unit) => {
+        const t0 = performance.now();
+        document.createElement('div').append(sanitize(fill(unit)));
+        return [unit, performance.now() - t0];
+      }).filter(([, ms]) => ms > 1500);
+    });
+    assert.deepEqual(slow, [], 'slow to render');
   });
 
   test('the start page works at 320 px, labels every control and has a live log', T, async () => {
@@ -359,7 +393,7 @@ describe('a room with a desktop page, a phone page and the terminal client', () 
     await say(B.page, 'look: <b>bold</b>, <code>x &lt; y</code> and <a href="https://example.org/doc">a link</a>');
     await waitEntry(A.page, { from: 'bob', text: 'a link' });
     const html = await A.page.evaluate(() => [...document.querySelectorAll('#log [data-from="bob"] .body')].pop().innerHTML);
-    assert.equal(html, 'look: <b>bold</b>, <code>x &lt; y</code> and <a href="https://example.org/doc" rel="noopener noreferrer" target="_blank">a link</a>');
+    assert.equal(html, 'look: <b>bold</b>, <code>x &lt; y</code> and <a href="https://example.org/doc" rel="noopener noreferrer nofollow" target="_blank">a link</a>');
   });
 
   step('a message that fails verification shows only a warning', T, async () => {
@@ -420,7 +454,7 @@ describe('a room with a desktop page, a phone page and the terminal client', () 
     await A.page.type('#composer', '/');
     await A.page.waitForSelector('#suggest:not([hidden])');
     const items = await A.page.$$eval('#suggest [role="option"] .label', (xs) => xs.map((x) => x.textContent));
-    assert.deepEqual(items.map((x) => x.split(' ')[0]), ['/purr', '/kick', '/stop', '/exit', '/clear', '/help']);
+    assert.deepEqual(items.map((x) => x.split(' ')[0]), ['/purr', '/me', '/kick', '/stop', '/exit', '/who', '/clear', '/help']);
     await A.page.type('#composer', 'pu');
     await A.page.keyboard.press('Tab');
     assert.equal(await A.page.inputValue('#composer'), '/purr ');
@@ -613,7 +647,7 @@ describe('a room with a desktop page, a phone page and the terminal client', () 
     const text = await logText(A.page);
     for (const t of ['plain javascript link', 'hover me', 'bold with handler', 'heading', 'styled paragraph']) assert.ok(text.includes(t), `"${t}" lost`);
     const good = await A.page.$$eval('#log a[href="https://example.org/"]', (as) => as.map((a) => `${a.rel}|${a.target}|${a.getAttributeNames().sort()}`));
-    assert.ok(good.includes('noopener noreferrer|_blank|href,rel,target'));
+    assert.ok(good.includes('noopener noreferrer nofollow|_blank|href,rel,target'));
   });
 
   step('exit with a farewell shows the farewell to everyone left', T, async () => {
@@ -697,6 +731,10 @@ describe('joining by hand and re-opening dead rooms', () => {
     await A.page.fill('#passphrase', pass);
     assert.equal(await A.page.textContent('#enter-label'), 'Join room');
     await A.page.click('#enter');
+    // Nobody is in a fresh random room: the page asks before making it.
+    await A.page.waitForSelector('#confirm[open]', { timeout: 15000 });
+    assert.equal(await A.page.textContent('#confirm-title'), 'No such room: create it?');
+    await A.page.click('#confirm-ok');
     await A.page.waitForSelector('#chat:not([hidden])');
     await waitEntry(A.page, { kind: 'system', text: 'opened fresh' });
 
@@ -871,6 +909,18 @@ describe('two terminal clients and a page in one room', () => {
     assert.ok(!pageLog.includes('tom to tess 6'), 'the page saw a whisper between the terminals');
   });
 
+  step('/me from the page reaches the terminals as "/me …"; //me and code from a terminal show on the page', T, async () => {
+    await say(P.page, '/me waves to the terminals');
+    await tom.waitForLine((l) => l.includes('pia: /me waves to the terminals'));
+    tess.send('//me waves back');
+    await waitEntry(P.page, { from: 'tess', text: '* tess waves back' });
+    assert.ok(await P.page.isVisible('#log .entry.action[data-from="tess"]'));
+    tom.send('fn f() -> Vec<String> {} // mail <bob@example.com>');
+    await waitEntry(P.page, { from: 'tom', text: 'Vec<String>' });
+    const last = await P.page.evaluate(() => [...document.querySelectorAll('#log [data-from="tom"] .body')].pop().textContent);
+    assert.equal(last, 'fn f() -> Vec<String> {} // mail <bob@example.com>');
+  });
+
   step('a kick from the page ends that terminal with status 5', T, async () => {
     await say(P.page, '/kick tess');
     const { code } = await tess.waitForExit();
@@ -886,5 +936,278 @@ describe('two terminal clients and a page in one room', () => {
     await P.page.waitForSelector('#ended:not([hidden])');
     assert.match(await P.page.textContent('#ended-reason'), /tom/);
     await assertConversationGone(P.page, { words: ['from the page 1', 'tom to page 5'] });
+  });
+});
+
+// ------------------------------------------------------------------ what people type
+
+describe('plain text, Markdown, links and the smaller fixes between two pages', () => {
+  const step = story();
+  let srv, D, P;
+  const opened = [];
+  const open = async (viewport) => {
+    const x = await openPage(browser, { viewport });
+    opened.push(x);
+    return x;
+  };
+  after(async () => {
+    for (const x of opened) await x.context.close().catch(() => {});
+    await srv?.stop();
+  });
+  // Every message body on a page, oldest first: its text and the elements built in it.
+  const bodies = (p) => p.evaluate(() => [...document.querySelectorAll('#log [data-kind="msg"] .body')]
+    .map((b) => ({ text: b.textContent, tags: [...b.querySelectorAll('*')].map((e) => e.localName) })));
+  const rooms = async () => (await (await fetch(new URL('/healthz', srv.realUrl))).json()).rooms;
+
+  step('a desktop page and a phone page share a room', T, async () => {
+    srv = await startServer();
+    D = await open(DESKTOP);
+    await D.page.goto(srv.url);
+    await enterRoom(D.page, 'dana');
+    const invite = await D.page.textContent('#invite');
+    await D.page.click('#toggle-invite');
+    P = await open(PHONE);
+    await P.page.goto(invite);
+    await enterRoom(P.page, 'pat');
+    await waitEntry(D.page, { kind: 'system', text: 'pat joined' });
+  });
+
+  step(`${ORDINARY.length} ordinary strings (code, addresses, arrows, <3) show character for character on both pages`, { timeout: 120000 }, async () => {
+    assert.ok(ORDINARY.length >= 30);
+    for (const [i, text] of ORDINARY.entries()) {
+      await say(i % 2 ? P.page : D.page, text);
+      await sleep(130); // under the server's 10 messages/s, and in order
+    }
+    for (const [name, x] of [['desktop', D], ['phone', P]]) {
+      await x.page.waitForFunction((n) => document.querySelectorAll('#log [data-kind="msg"]').length >= n, ORDINARY.length, { timeout: 30000 });
+      const got = await bodies(x.page);
+      assert.equal(got.length, ORDINARY.length);
+      got.forEach((b, i) => {
+        assert.equal(b.text, ORDINARY[i], `${name} shows message ${i} differently`);
+        assert.deepEqual(b.tags.filter((t) => t !== 'a'), [], `${name} built markup for ${JSON.stringify(ORDINARY[i])}`);
+      });
+    }
+    await shot(D.page, 'ordinary-text-desktop');
+    await shot(P.page, 'ordinary-text-phone-360');
+  });
+
+  step('Markdown, bare links and the HTML subset render on both pages (screenshots)', T, async () => {
+    const code = 'fn main() {\n    let v: Vec<u8> = vec![1, 2];\n    if v.len() < 3 && v[0] > 0 { println!("<ok>"); }\n}';
+    const show = [
+      [D, 'Rust: `fn f() -> Vec<String>` is **bold**, *italic* and <b>HTML bold</b> at once'],
+      [P, 'Mail me <bob@example.com> if a<b && c>d <3'],
+      [D, 'Docs: https://example.org/guide?x=1 (read *all* of it).'],
+      [P, '```rust\n' + code + '\n```'],
+    ];
+    const before = (await bodies(P.page)).length;
+    for (const [x, text] of show) {
+      await say(x.page, text);
+      await sleep(130);
+    }
+    for (const x of [D, P]) {
+      await x.page.waitForFunction((n) => document.querySelectorAll('#log [data-kind="msg"]').length >= n, before + show.length);
+      const [md, mail, link, fence] = (await bodies(x.page)).slice(before);
+      assert.equal(md.text, 'Rust: fn f() -> Vec<String> is bold, italic and HTML bold at once');
+      assert.deepEqual(md.tags, ['code', 'strong', 'em', 'b']);
+      assert.deepEqual(mail, { text: show[1][1], tags: [] });
+      assert.deepEqual(link, { text: 'Docs: https://example.org/guide?x=1 (read all of it).', tags: ['a', 'em'] });
+      assert.deepEqual(fence, { text: code, tags: ['pre', 'code'] });
+      const a = await x.page.evaluate(() => { const l = [...document.querySelectorAll('#log .body a')].pop(); return [l.href, l.rel, l.target, l.textContent]; });
+      assert.deepEqual(a, ['https://example.org/guide?x=1', 'noopener noreferrer nofollow', '_blank', 'https://example.org/guide?x=1']);
+    }
+    await shot(D.page, 'formatting-desktop');
+    await shot(P.page, 'formatting-phone-360');
+    await D.page.emulateMedia({ colorScheme: 'dark' });
+    await shot(D.page, 'formatting-desktop-dark');
+    await D.page.emulateMedia({ colorScheme: 'light' });
+  });
+
+  step('/who lists the room as the terminal client does; /me shows an action; /help explains both and the formatting', T, async () => {
+    await say(D.page, '/who');
+    await waitEntry(D.page, { kind: 'system', text: 'In the room (2): dana (you), pat.' });
+    await say(P.page, '/me waves <3');
+    for (const x of [D, P]) {
+      await waitEntry(x.page, { from: 'pat', text: '* pat waves <3' });
+      const action = await x.page.evaluate(() => { const e = [...document.querySelectorAll('#log .entry.action')].pop(); return { from: e.dataset.from, text: e.querySelector('.body').textContent }; });
+      assert.deepEqual(action, { from: 'pat', text: '* pat waves <3' });
+    }
+    assert.ok(P.events.wsSent.every((f) => !f.includes('waves')), 'an action travels encrypted like any message');
+    await say(D.page, '/me');
+    await waitEntry(D.page, { kind: 'system', text: 'Usage: /me ACTION' });
+    await D.page.fill('#composer', '');
+    await say(D.page, '/help');
+    await D.page.waitForSelector('#log dl.help');
+    const help = await D.page.textContent('#log dl.help');
+    for (const c of ['/who', '/me ACTION', 'Shift+Enter', '**bold**', '`code`', 'https://', 'shows exactly as typed']) assert.ok(help.includes(c), `help lacks ${c}`);
+    await shot(D.page, 'help-desktop');
+    await say(P.page, '/help');
+    await P.page.waitForSelector('#log dl.help');
+    await P.page.evaluate(() => document.querySelector('#log dl.help').closest('.entry').scrollIntoView());
+    await shot(P.page, 'help-phone-360');
+  });
+
+  step('Shift+Enter on a desktop and the ↵ button on a phone write multi-line messages', T, async () => {
+    await D.page.fill('#composer', '');
+    await D.page.focus('#composer');
+    await D.page.keyboard.type('first line');
+    await D.page.keyboard.press('Shift+Enter');
+    await D.page.keyboard.type('second <line>');
+    assert.equal(await D.page.inputValue('#composer'), 'first line\nsecond <line>');
+    await D.page.keyboard.press('Enter');
+    assert.ok(await D.page.isHidden('#newline'), 'a desktop has Shift+Enter instead of the button');
+
+    assert.ok(await P.page.isVisible('#newline'), 'the phone shows a new-line button');
+    await P.page.fill('#composer', 'top');
+    await P.page.click('#newline');
+    assert.equal(await P.page.evaluate(() => document.activeElement.id), 'composer', 'the button keeps the keyboard open');
+    await P.page.keyboard.type('bottom');
+    assert.equal(await P.page.inputValue('#composer'), 'top\nbottom');
+    await P.page.click('#send');
+    for (const x of [D, P]) {
+      await waitEntry(x.page, { from: 'pat', text: 'bottom' });
+      const [a, b] = (await bodies(x.page)).slice(-2);
+      assert.equal(a.text, 'first line\nsecond <line>');
+      assert.equal(b.text, 'top\nbottom');
+      const lines = await x.page.evaluate(() => {
+        const body = [...document.querySelectorAll('#log [data-kind="msg"] .body')].pop();
+        return body.getBoundingClientRect().height / parseFloat(getComputedStyle(body).lineHeight);
+      });
+      assert.ok(lines > 1.8, `the message shows on two lines (${lines})`);
+    }
+  });
+
+  step('on a phone the header buttons, Send and ↵ are at least 44 px tall', T, async () => {
+    for (const width of [360, 320]) {
+      await P.page.setViewportSize({ width, height: PHONE.height });
+      const sizes = await P.page.evaluate(() => ['toggle-invite', 'toggle-members', 'leave', 'newline', 'send'].map((id) => {
+        const r = document.getElementById(id).getBoundingClientRect();
+        return { id, h: r.height, w: r.width, right: r.right };
+      }));
+      for (const x of sizes) {
+        assert.ok(x.h >= 44 && x.w >= 44, `${x.id} is ${x.w}x${x.h} px at ${width} px`);
+        assert.ok(x.right <= width, `${x.id} is off screen at ${width} px`);
+      }
+      assert.ok(await P.page.evaluate(() => document.documentElement.scrollWidth) <= width, `sideways scrolling at ${width} px`);
+    }
+    await P.page.setViewportSize(PHONE);
+    await shot(P.page, 'room-phone-360-buttons');
+  });
+
+  step('names reach 4.5:1 contrast on every background, for every hue, light and dark', T, async () => {
+    await say(P.page, '/purr dana a whisper to show a name on the whisper background');
+    await waitEntry(D.page, { kind: 'purr', from: 'pat', text: 'a whisper' });
+    const check = () => D.page.evaluate(async () => {
+      const { hueColours, contrast, NAME_BACKGROUNDS } = await import('/view.js');
+      const rgb = (css) => css.match(/[\d.]+/g).slice(0, 3).map(Number);
+      const hex = (c) => '#' + c.map((v) => v.toString(16).padStart(2, '0')).join('');
+      const dark = matchMedia('(prefers-color-scheme: dark)').matches;
+      const bg = (sel) => hex(rgb(getComputedStyle([...document.querySelectorAll(sel)].pop()).backgroundColor));
+      const hexes = [bg('#log .entry.msg:not(.own)'), bg('#log .entry.purr:not(.own)')];
+      const backs = hexes.map((h) => [1, 3, 5].map((i) => parseInt(h.slice(i, i + 2), 16)));
+      let worst = Infinity, oldWorst = Infinity, oldUnder = 0;
+      for (let h = 0; h < 360; h++) {
+        const c = rgb(hueColours(h)[dark ? 'dark' : 'light']);
+        for (const b of backs) worst = Math.min(worst, contrast(c, b));
+        // What the page did before: hsl(h 55% 38%) / hsl(h 55% 74%) whatever the hue.
+        const probe = document.createElement('span');
+        probe.style.color = `hsl(${h} 55% ${dark ? 74 : 38}%)`;
+        document.body.append(probe);
+        const old = rgb(getComputedStyle(probe).color);
+        probe.remove();
+        const o = Math.min(...backs.map((b) => contrast(old, b)));
+        oldWorst = Math.min(oldWorst, o);
+        if (o < 4.5) oldUnder++;
+      }
+      const shown = [...document.querySelectorAll('#log .entry .who')].map((w) =>
+        contrast(rgb(getComputedStyle(w).color), rgb(getComputedStyle(w.closest('.entry')).backgroundColor)));
+      return { backs: hexes, listed: NAME_BACKGROUNDS[dark ? 'dark' : 'light'], worst, oldWorst, oldUnder, shown: Math.min(...shown), count: shown.length };
+    });
+    for (const scheme of ['light', 'dark']) {
+      await D.page.emulateMedia({ colorScheme: scheme });
+      const r = await check();
+      console.log(`# ${scheme}: worst name contrast ${r.worst.toFixed(2)}:1 over 360 hues (before: ${r.oldWorst.toFixed(2)}:1, ${r.oldUnder} hues under 4.5)`);
+      assert.deepEqual(r.backs, r.listed, `view.js's ${scheme} backgrounds are not the stylesheet's`);
+      assert.ok(r.worst >= 4.5, `${scheme}: a hue reaches only ${r.worst}:1`);
+      assert.ok(r.count >= 2 && r.shown >= 4.5, `${scheme}: a name on screen reaches only ${r.shown}:1`);
+    }
+    await D.page.emulateMedia({ colorScheme: 'light' });
+  });
+
+  step('a mistyped room id asks "No such room: create it?"; Cancel makes nothing, Create makes the room', T, async () => {
+    const M = await open(PHONE);
+    await M.page.goto(srv.url);
+    const id = Buffer.from(crypto.getRandomValues(new Uint8Array(16))).toString('base64url');
+    await M.page.fill('#alias', 'mo');
+    await M.page.fill('#room', id);
+    await M.page.fill('#passphrase', 'correct horse battery');
+    const roomsBefore = await rooms();
+    await M.page.click('#enter');
+    await M.page.waitForSelector('#confirm[open]', { timeout: 15000 });
+    assert.equal(await M.page.textContent('#confirm-title'), 'No such room: create it?');
+    assert.ok((await M.page.textContent('#confirm-text')).includes(id));
+    await shot(M.page, 'no-such-room-phone-360');
+    assert.equal(await rooms(), roomsBefore, 'a room exists before anyone said yes');
+    await M.page.click('#confirm-cancel');
+    await M.page.waitForFunction(() => document.getElementById('start-error').textContent !== '');
+    assert.equal(await M.page.textContent('#start-error'), 'There is no room with that id. Check it for a typo.');
+    assert.ok(await M.page.isVisible('#start') && await M.page.isHidden('#chat'));
+    assert.equal(await M.page.evaluate(() => document.activeElement.id), 'room');
+    assert.equal(await rooms(), roomsBefore);
+
+    await M.page.click('#enter');
+    await M.page.waitForSelector('#confirm[open]', { timeout: 15000 });
+    await M.page.click('#confirm-ok');
+    await M.page.waitForSelector('#chat:not([hidden])');
+    await waitEntry(M.page, { kind: 'system', text: 'opened fresh' });
+    assert.equal(await rooms(), roomsBefore + 1);
+    const frames = M.events.wsSent.map((f) => JSON.parse(f).t).filter((t) => t === 'join' || t === 'create');
+    assert.deepEqual(frames, ['join', 'join', 'create'], 'created only after the yes');
+    await say(M.page, '/exit');
+    await M.page.waitForSelector('#ended:not([hidden])');
+  });
+
+  step('a burst over the server\'s rate gives one notice and puts the unsent text back', T, async () => {
+    const slow = await startServer({ args: ['--rate', '2', '--burst', '3'] });
+    try {
+      const X = await open(DESKTOP);
+      const Y = await open(PHONE);
+      await X.page.goto(slow.url);
+      await enterRoom(X.page, 'xena');
+      await Y.page.goto(await X.page.textContent('#invite'));
+      await enterRoom(Y.page, 'yuri');
+      await waitEntry(X.page, { kind: 'system', text: 'yuri joined' });
+      await sleep(1700); // xena's bucket is full again: three messages
+      await X.page.evaluate(() => {
+        const c = document.getElementById('composer');
+        for (let i = 1; i <= 6; i++) {
+          c.value = `burst ${i}`;
+          document.getElementById('composer-form').requestSubmit();
+        }
+      });
+      await X.page.waitForSelector('#log [data-event="error"]');
+      await sleep(1500); // a second notice would be here by now
+      const notices = await X.page.$$eval('#log [data-event="error"]', (es) => es.map((e) => e.textContent));
+      assert.equal(notices.length, 1, JSON.stringify(notices));
+      assert.match(notices[0], /^You are sending too fast: 3 messages were not delivered\. Their text is back in the message box/);
+      assert.equal(await X.page.inputValue('#composer'), 'burst 4\nburst 5\nburst 6');
+      await waitEntry(Y.page, { from: 'xena', text: 'burst 3' });
+      assert.deepEqual((await bodies(Y.page)).map((b) => b.text), ['burst 1', 'burst 2', 'burst 3']);
+      await shot(X.page, 'rate-limited-desktop');
+      await sleep(600);
+      await X.page.press('#composer', 'Enter');
+      await waitEntry(Y.page, { from: 'xena', text: 'burst 6' });
+      assert.equal((await bodies(Y.page)).pop().text, 'burst 4\nburst 5\nburst 6');
+      assert.equal(await X.page.inputValue('#composer'), '');
+    } finally {
+      await slow.stop();
+    }
+  });
+
+  step('none of it raised a CSP violation, a console error or a page error', T, async () => {
+    for (const x of opened) {
+      assert.deepEqual(x.events.csp, [], 'CSP violations');
+      assert.deepEqual(x.events.pageErrors, [], 'page errors');
+      assert.deepEqual(x.events.console, [], 'console errors');
+    }
   });
 });

@@ -30,7 +30,9 @@ export function dangerousNodes() {
     if (name === 'a' && el.hasAttribute('href')) {
       const proto = new URL(el.href, location.href).protocol;
       if (!['http:', 'https:', 'mailto:'].includes(proto)) found.push(`a with ${proto} href`);
-      if (el.closest('#log') && (el.rel !== 'noopener noreferrer' || el.target !== '_blank')) found.push(`a without rel/target: ${el.outerHTML.slice(0, 80)}`);
+      const rel = el.rel.split(/\s+/);
+      if (el.closest('#log') && (!rel.includes('noopener') || !rel.includes('noreferrer') || el.target !== '_blank')) found.push(`a without rel/target: ${el.outerHTML.slice(0, 80)}`);
+      if (el.closest('#log .body, #log .farewell') && !['http:', 'https:'].includes(proto)) found.push(`a message links to ${proto}`);
     }
     if (name === 'img' && el.closest('#log')) {
       const src = el.getAttribute('src') ?? '';
