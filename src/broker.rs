@@ -44,8 +44,10 @@ struct Member {
 }
 
 struct Room {
-    /// Wiped from memory when the room is dropped.
-    k_auth: Zeroizing<[u8; 32]>,
+    /// Wiped from memory when the room is dropped. Boxed, so that the one copy stays
+    /// where it is: a room moved (the rooms' table grows, a room is removed) would
+    /// leave its bytes behind in the table.
+    k_auth: Box<Zeroizing<[u8; 32]>>,
     /// Who may kick and stop under `--moderation creator`; passes to the
     /// longest-present member when the creator leaves.
     creator: ConnId,
@@ -179,7 +181,7 @@ impl Broker {
                 ));
             }
             let room = Room {
-                k_auth: Zeroizing::new(auth),
+                k_auth: Box::new(Zeroizing::new(auth)),
                 creator: conn.id,
                 members: Vec::new(),
                 seq: 0,
