@@ -9,6 +9,11 @@
 #                     bench/results.json, bench/RESULTS.md, bench/latency.svg and
 #                     bench/README-section.md, and exits non-zero naming every
 #                     budget missed (budgets are enforced on x86_64 only).
+#                     CPU per delivery is judged as a ratio to a floor measured in
+#                     the same round on the server's CPU (the simplest sender: one
+#                     thread, the server's encoded frame, one send() per member to
+#                     as many loopback receivers; examples/loadgen/floor.rs):
+#                     room of 100 <= 1.2x, 50 rooms of 10 <= 1.5x. RSS stays in KiB.
 #   make bench-smoke  a few seconds: every client connected, zero losses; no speed
 #                     judged. Part of `make test`.
 #   make bench-dynamic the same against the ordinary (glibc, dynamic) release build,
