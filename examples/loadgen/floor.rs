@@ -4,22 +4,23 @@
 //! A server's CPU per delivery in microseconds says as much about the machine as
 //! about the code (loopback TCP costs 2 µs a send() on one machine and 7 on another),
 //! so budgets compare it with this floor instead: one thread pinned where the server
-//! runs, one encoded relayed frame of the server's own encoding and size, one
-//! send() per member, to as many loopback TCP receivers, which this thread drains
-//! from the load generator's CPU as the clients of a real run do. Only the sender's
+//! runs, one encoded frame per message in the server's own relayed-message encoding
+//! and size, one send() per member, to as many loopback TCP receivers. The receivers
+//! are the load generator's own clients on its own CPU, reading and checking what
+//! arrives as in the measured run: how fast they drain changes what a send() costs
+//! (a receiver asleep must be woken), so they must be the same. Only the sender's
 //! own thread CPU time (`CLOCK_THREAD_CPUTIME_ID`) is counted. No server can deliver
 //! for less than this, so the ratio of the two is the server's overhead.
 
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
-use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use sanctuary::{protocol, ws::frame};
 
 use crate::msg::{self, RoomCrypto, Stamp};
-use crate::net;
+use crate::net::{self, Net, Spec};
 use crate::scenarios::Env;
 use crate::server;
 
@@ -39,61 +40,29 @@ impl Floor {
     }
 }
 
-/// The frame the server relays for one benchmark message: the same sealed body,
-/// sender alias, timestamp and `seq` widths, through the server's own encoders.
-fn relayed_frame(room: &RoomCrypto) -> Vec<u8> {
+/// The frame the server relays for message `seq` of a room from its member `m0`,
+/// through the server's own encoders: the same size as in the fan-out, and read by
+/// the receivers exactly as the server's frames are.
+fn relayed_frame(room: &RoomCrypto, seq: u64) -> Vec<u8> {
     let stamp = Stamp {
         sender: 0,
-        number: 1,
+        number: seq as u32,
         sent_ns: net::now_ns(),
     };
-    let body = room.seal("m0", [7; 16], &msg::plaintext(&stamp));
+    let mut iv = [0u8; 16];
+    iv[8..].copy_from_slice(&(seq << 8).to_be_bytes());
+    let body = room.seal("m0", iv, &msg::plaintext(&stamp));
     let ts = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
-    // A `seq` of five digits, as a few seconds of full-speed fan-out reach.
-    let json = protocol::relayed("m0", None, &body, ts, 12_345);
-    frame::text(&json)
+    frame::text(&protocol::relayed("m0", None, &body, ts, seq))
 }
 
-/// Opens `n` loopback connections: the receivers (non-blocking, on epoll `ep`, keyed
-/// by index) and the sender's ends, with TCP_NODELAY as the server sets it.
-fn connect(
-    n: usize,
-    ep: &std::os::fd::OwnedFd,
-) -> Result<(Vec<TcpStream>, Vec<TcpStream>), String> {
-    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("floor: bind: {e}"))?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    let mut receivers = Vec::with_capacity(n);
-    let mut senders = Vec::with_capacity(n);
-    for i in 0..n {
-        let r = TcpStream::connect(addr).map_err(|e| format!("floor: connect: {e}"))?;
-        let (s, _) = listener
-            .accept()
-            .map_err(|e| format!("floor: accept: {e}"))?;
-        // The write time-out ends a send that a failed drain would leave blocked.
-        s.set_nodelay(true)
-            .and_then(|()| s.set_write_timeout(Some(Duration::from_secs(10))))
-            .and_then(|()| r.set_nodelay(true))
-            .and_then(|()| r.set_nonblocking(true))
-            .map_err(|e| format!("floor: socket options: {e}"))?;
-        net::epoll_ctl(
-            ep,
-            libc::EPOLL_CTL_ADD,
-            r.as_raw_fd(),
-            libc::EPOLLIN as u32,
-            i,
-        )
-        .map_err(|e| format!("floor: epoll_ctl: {e}"))?;
-        receivers.push(r);
-        senders.push(s);
-    }
-    Ok((receivers, senders))
-}
-
-/// The floor of `groups` rooms of `members`: `sends` sends in all, each message to
-/// every member of one room in turn, at most `window` messages ahead of the
-/// receivers (as the load generator paces the server).
+/// The floor of `groups` rooms of `members`: about `sends` sends in all, each
+/// message to every member of one room in turn, at most `window` messages ahead of
+/// the receivers (as the load generator paces the server). The receivers are the
+/// load generator's own clients ([`Net::adopt`]), so they read, count and check what
+/// they get exactly as in the measured scenario, at the same speed.
 pub fn measure(
     env: &Env,
     groups: usize,
@@ -101,99 +70,121 @@ pub fn measure(
     sends: u64,
     window: u64,
 ) -> Result<Floor, String> {
-    let frame = relayed_frame(&*env.room(0)?);
-    let ep = net::epoll_create()?;
-    let (receivers, senders) = connect(groups * members, &ep)?;
+    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("floor: bind: {e}"))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let mut net = Net::new(addr, env.verify_every)?;
+    let mut senders = Vec::with_capacity(groups * members);
+    let mut rooms = Vec::with_capacity(groups);
+    for g in 0..groups {
+        let crypto = env.room(g)?;
+        let room = net.add_room(crypto.clone());
+        rooms.push(crypto);
+        for m in 0..members {
+            let r = TcpStream::connect(addr).map_err(|e| format!("floor: connect: {e}"))?;
+            let (s, _) = listener
+                .accept()
+                .map_err(|e| format!("floor: accept: {e}"))?;
+            // TCP_NODELAY as the server sets it; the write time-out ends a send that
+            // failed receivers would leave blocked.
+            s.set_nodelay(true)
+                .and_then(|()| s.set_write_timeout(Some(Duration::from_secs(10))))
+                .map_err(|e| format!("floor: socket options: {e}"))?;
+            let alias = format!("m{m}");
+            net.adopt(r, Spec { room, alias })?;
+            senders.push(s);
+        }
+    }
     let messages = sends.div_ceil(members as u64);
-    let total = messages * members as u64 * frame.len() as u64;
-    let ahead = window * members as u64 * frame.len() as u64;
-    let drained = AtomicU64::new(0);
+    // Every frame is encoded before the clock starts: the server encodes a message
+    // once for all its members, and that cost is the server's own.
+    let frames: Vec<Vec<u8>> = (0..messages)
+        .map(|m| relayed_frame(&rooms[m as usize % groups], m / groups as u64 + 1))
+        .collect();
+    let total = messages * members as u64;
+    let delivered = AtomicU64::new(0);
     let failed = AtomicBool::new(false);
     let cpu = env.server_cpu;
-    std::thread::scope(|s| {
+    let (sent, received) = std::thread::scope(|s| {
         let sender = s.spawn(|| -> Result<(f64, u64), String> {
             if let Some(c) = cpu {
                 server::pin(c).map_err(|e| format!("floor: cannot pin to CPU {c}: {e}"))?;
             }
-            let (mut sent, mut waits) = (0u64, 0u64);
+            let mut waits = 0u64;
             let cpu0 = server::thread_cpu();
-            for m in 0..messages {
-                while sent.saturating_sub(drained.load(Ordering::Acquire)) > ahead {
+            for (m, frame) in frames.iter().enumerate() {
+                let due = m as u64 * members as u64;
+                while due.saturating_sub(delivered.load(Ordering::Acquire))
+                    > window * members as u64
+                {
                     if failed.load(Ordering::Acquire) {
                         return Err("floor: the receivers failed".into());
                     }
                     waits += 1;
                     std::thread::sleep(Duration::from_micros(50));
                 }
-                let room = (m as usize % groups) * members;
+                let room = (m % groups) * members;
                 for mut sock in &senders[room..room + members] {
                     // Blocking, so a full socket (never seen within the window) waits.
-                    if let Err(e) = sock.write_all(&frame) {
+                    if let Err(e) = sock.write_all(frame) {
                         failed.store(true, Ordering::Release);
                         return Err(format!("floor: send: {e}"));
                     }
                 }
-                sent += (members * frame.len()) as u64;
             }
             Ok((server::thread_cpu() - cpu0, waits))
         });
-        let drain = drain(&ep, &receivers, total, &drained, &failed);
-        if drain.is_err() {
+        let received = receive(&mut net, total, &delivered, &failed);
+        if received.is_err() {
             failed.store(true, Ordering::Release);
         }
         let sent = sender
             .join()
-            .map_err(|_| "floor: the sending thread panicked".to_string())?;
-        drain?;
-        let (cpu_s, waits) = sent?;
-        Ok(Floor {
-            sends: messages * members as u64,
-            cpu_s,
-            frame_bytes: frame.len(),
-            waits,
-        })
+            .map_err(|_| "floor: the sending thread panicked".to_string());
+        (sent, received)
+    });
+    let (cpu_s, waits) = sent??;
+    received?;
+    for (i, room) in net.rooms.iter_mut().enumerate() {
+        room.sent = (messages + (groups - 1 - i) as u64) / groups as u64;
+    }
+    let losses = net.losses();
+    if losses.total() > 0 {
+        return Err(format!(
+            "floor: receivers lost messages: {losses:?} {:?}",
+            net.tally().notes
+        ));
+    }
+    Ok(Floor {
+        sends: total,
+        cpu_s,
+        frame_bytes: frames.first().map_or(0, Vec::len),
+        waits,
     })
 }
 
-/// Reads every receiver until `total` bytes have arrived in all, publishing the
-/// count in `drained` for the sender's window.
-fn drain(
-    ep: &std::os::fd::OwnedFd,
-    receivers: &[TcpStream],
+/// Polls the receivers until `total` deliveries, publishing the count in
+/// `delivered` for the sender's window.
+fn receive(
+    net: &mut Net,
     total: u64,
-    drained: &AtomicU64,
+    delivered: &AtomicU64,
     failed: &AtomicBool,
 ) -> Result<(), String> {
-    let mut buf = vec![0u8; net::READ_CHUNK];
-    let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 512];
     let until = Instant::now() + Duration::from_secs(60);
-    let mut got = 0u64;
-    while got < total {
-        if failed.load(Ordering::Acquire) {
-            return Ok(()); // the sender says why
+    loop {
+        let got = net.tally().deliveries;
+        delivered.store(got, Ordering::Release);
+        if got >= total || failed.load(Ordering::Acquire) {
+            return Ok(()); // on failure, the sender says why
         }
-        if Instant::now() > until {
+        if net.tally().closed > 0 || Instant::now() > until {
             return Err(format!(
-                "floor: only {got} of {total} bytes arrived in 60 s"
+                "floor: {got} of {total} deliveries, {:?}",
+                net.tally().notes
             ));
         }
-        let n = net::epoll_wait(ep, &mut events, Duration::from_millis(20))?;
-        for ev in &events[..n] {
-            let fd = receivers[ev.u64 as usize].as_raw_fd();
-            match net::recv(fd, &mut buf) {
-                Ok(0) => return Err("floor: a receiver was closed".into()),
-                Ok(k) => got += k as u64,
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
-                    ) => {}
-                Err(e) => return Err(format!("floor: recv: {e}")),
-            }
-        }
-        drained.store(got, Ordering::Release);
+        net.poll(Duration::from_millis(20))?;
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -204,13 +195,14 @@ mod tests {
     #[test]
     fn the_floor_sends_what_a_member_receives() {
         let room = RoomCrypto::new("r".repeat(22), RoomKeys::from_master(&[3; 32]));
-        let frame = relayed_frame(&room);
+        let frame = relayed_frame(&room, 9);
         let h = crate::ws::parse_header(&frame)
             .expect("valid")
             .expect("whole");
         assert_eq!((h.opcode, h.end), (crate::ws::OP_TEXT, frame.len()));
         let r = msg::relayed(&frame[h.start..]).expect("the server's msg encoding");
-        assert_eq!((r.from, r.seq), (&b"m0"[..], 12_345));
-        assert!(room.peek(r.body).is_some());
+        assert_eq!((r.from, r.seq), (&b"m0"[..], 9));
+        let stamp = room.peek(r.body).expect("ours");
+        assert!(room.verify("m0", std::str::from_utf8(r.body).unwrap(), &stamp));
     }
 }

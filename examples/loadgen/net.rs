@@ -270,11 +270,32 @@ impl Net {
     fn connect(&mut self, spec: Spec) -> Result<usize, String> {
         let sock = TcpStream::connect_timeout(&self.addr, Duration::from_secs(5))
             .map_err(|e| format!("connect to {}: {e}", self.addr))?;
+        let key = tungstenite::handshake::client::generate_key();
+        let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
+        let wbuf = ws::upgrade_request(&self.addr.to_string(), &key);
+        let idx = self.add_client(sock, spec, Phase::Upgrading, accept, wbuf)?;
+        self.flush(idx);
+        Ok(idx)
+    }
+
+    /// Takes `sock` as a member of `spec.room` that is already in it: no handshake,
+    /// it only receives relayed messages (`seq` from 1), read and counted as any
+    /// client's are. The floor's receivers are these.
+    pub fn adopt(&mut self, sock: TcpStream, spec: Spec) -> Result<usize, String> {
+        self.add_client(sock, spec, Phase::In, String::new(), Vec::new())
+    }
+
+    fn add_client(
+        &mut self,
+        sock: TcpStream,
+        spec: Spec,
+        phase: Phase,
+        accept: String,
+        wbuf: Vec<u8>,
+    ) -> Result<usize, String> {
         sock.set_nodelay(true)
             .and_then(|()| sock.set_nonblocking(true))
             .map_err(|e| format!("socket options: {e}"))?;
-        let key = tungstenite::handshake::client::generate_key();
-        let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
         let idx = self.clients.len();
         epoll_ctl(
             &self.ep,
@@ -294,9 +315,9 @@ impl Net {
             alias: spec.alias,
             create,
             accept,
-            phase: Phase::Upgrading,
+            phase,
             rbuf: Vec::new(),
-            wbuf: ws::upgrade_request(&self.addr.to_string(), &key),
+            wbuf,
             wpos: 0,
             want_out: false,
             next_seq: 1,
@@ -307,7 +328,6 @@ impl Net {
         };
         c.rbuf.reserve(256);
         self.clients.push(c);
-        self.flush(idx);
         Ok(idx)
     }
 
