@@ -3,7 +3,7 @@
 #   make bench        footprint, start-up, fan-out, latency and many rooms of the
 #                     static musl x86_64 release server (built by cross/build.sh, as
 #                     the Pi binaries are: the form we ship; a dynamic glibc build
-#                     carries ~2.8 MiB of libc/ld.so pages in its RSS), each figure repeated (BENCH_RUNS, default 3),
+#                     carries ~2.8 MiB of libc/ld.so pages in its RSS), each figure repeated (BENCH_RUNS, default 5: ratios to the floor are noisier than RSS),
 #                     server and load generator pinned to different CPUs when there
 #                     are two (sched_setaffinity, as taskset does); rewrites
 #                     bench/results.json, bench/RESULTS.md, bench/latency.svg and
@@ -26,7 +26,7 @@
 # clients); it starts the server itself, on 127.0.0.1 only.
 
 CARGO ?= cargo
-BENCH_RUNS ?= 3
+BENCH_RUNS ?= 5
 BENCH_ARGS ?=
 BENCH_SERVER ?= target/release/sanctuary
 BENCH_STATIC_SERVER := target/cross/x86_64-unknown-linux-musl/release/sanctuary

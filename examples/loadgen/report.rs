@@ -500,7 +500,7 @@ fn readme_section(f: &Figures, meta: &Meta<'_>) -> String {
     );
     let _ = writeln!(
         s,
-        "To reproduce: `make bench` (about two minutes on a quiet machine once the Pi \
+        "To reproduce: `make bench` (about four minutes on a quiet machine once the Pi \
          toolchain of cross/setup-offline.sh is installed, more when other processes \
          compete for the CPUs; it builds the static musl x86_64 server with \
          cross/build.sh, as the Pi binaries are built, and the load generator \
