@@ -56,7 +56,9 @@ zig_ok() { [ "$("$PI_OPT/zig/bin/python3" -m ziglang version 2>/dev/null)" = "$Z
 if ! zig_ok; then
 	if [ $check_only = 1 ]; then say "missing zig $ZIG_VERSION in $PI_OPT/zig"; exit 1; fi
 	say "installing zig $ZIG_VERSION into $PI_OPT/zig"
-	if ! { [ -x "$PI_OPT/zig/bin/pip" ] || python3 -m venv "$PI_OPT/zig" 2>/dev/null; }; then
+	# Debian's python3, not one from PATH: a venv links to its Python, and one under
+	# root's home (pyenv) would leave zig unusable to everyone else.
+	if ! { [ -x "$PI_OPT/zig/bin/pip" ] || /usr/bin/python3 -m venv "$PI_OPT/zig" 2>/dev/null; }; then
 		# Debian's python3 has no venv module until python3-venv is installed.
 		as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends python3-venv >/dev/null
 		rm -rf "$PI_OPT/zig"

@@ -24,7 +24,8 @@ use crate::ws;
 /// How many clients may be between connect and welcome at once (the server's
 /// listen backlog is 128; staying under it avoids SYN retries).
 const JOINING_AT_ONCE: usize = 64;
-const READ_CHUNK: usize = 128 * 1024;
+/// The most one `recv` takes from a socket.
+pub const READ_CHUNK: usize = 128 * 1024;
 
 /// Nanoseconds on one monotonic clock shared by every thread of the process.
 pub fn now_ns() -> u64 {
@@ -153,7 +154,45 @@ pub struct Spec {
     pub alias: String,
 }
 
-fn epoll_ctl(ep: &OwnedFd, op: libc::c_int, fd: i32, events: u32, key: usize) -> io::Result<()> {
+/// A new epoll instance.
+pub fn epoll_create() -> Result<OwnedFd, String> {
+    // SAFETY: plain epoll_create1; the descriptor is owned right away.
+    let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+    if fd < 0 {
+        return Err(format!("epoll_create1: {}", io::Error::last_os_error()));
+    }
+    // SAFETY: `fd` is a fresh descriptor nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Waits at most `timeout` for events into `events`; how many arrived (0 when a
+/// signal interrupted the wait).
+pub fn epoll_wait(
+    ep: &OwnedFd,
+    events: &mut [libc::epoll_event],
+    timeout: Duration,
+) -> Result<usize, String> {
+    let ms = i32::try_from(timeout.as_micros().div_ceil(1000)).unwrap_or(i32::MAX);
+    let max = i32::try_from(events.len()).unwrap_or(i32::MAX);
+    // SAFETY: `events` is a valid buffer of at least `max` entries.
+    let n = unsafe { libc::epoll_wait(ep.as_raw_fd(), events.as_mut_ptr(), max, ms) };
+    if n < 0 {
+        let e = io::Error::last_os_error();
+        if e.kind() == io::ErrorKind::Interrupted {
+            return Ok(0);
+        }
+        return Err(format!("epoll_wait: {e}"));
+    }
+    Ok(n as usize)
+}
+
+pub fn epoll_ctl(
+    ep: &OwnedFd,
+    op: libc::c_int,
+    fd: i32,
+    events: u32,
+    key: usize,
+) -> io::Result<()> {
     let mut ev = libc::epoll_event {
         events,
         u64: key as u64,
@@ -166,7 +205,7 @@ fn epoll_ctl(ep: &OwnedFd, op: libc::c_int, fd: i32, events: u32, key: usize) ->
 }
 
 /// `recv` without blocking into `buf`.
-fn recv(fd: i32, buf: &mut [u8]) -> io::Result<usize> {
+pub fn recv(fd: i32, buf: &mut [u8]) -> io::Result<usize> {
     // SAFETY: `buf` is valid for writes of its length.
     let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT) };
     if n < 0 {
@@ -178,13 +217,7 @@ fn recv(fd: i32, buf: &mut [u8]) -> io::Result<usize> {
 
 impl Net {
     pub fn new(addr: SocketAddr, verify_every: u32) -> Result<Net, String> {
-        // SAFETY: plain epoll_create1; the descriptor is owned right away.
-        let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
-        if fd < 0 {
-            return Err(format!("epoll_create1: {}", io::Error::last_os_error()));
-        }
-        // SAFETY: `fd` is a fresh descriptor nothing else owns.
-        let ep = unsafe { OwnedFd::from_raw_fd(fd) };
+        let ep = epoll_create()?;
         let seed: [u8; 8] = crypto::random_bytes();
         Ok(Net {
             ep,
@@ -237,11 +270,32 @@ impl Net {
     fn connect(&mut self, spec: Spec) -> Result<usize, String> {
         let sock = TcpStream::connect_timeout(&self.addr, Duration::from_secs(5))
             .map_err(|e| format!("connect to {}: {e}", self.addr))?;
+        let key = tungstenite::handshake::client::generate_key();
+        let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
+        let wbuf = ws::upgrade_request(&self.addr.to_string(), &key);
+        let idx = self.add_client(sock, spec, Phase::Upgrading, accept, wbuf)?;
+        self.flush(idx);
+        Ok(idx)
+    }
+
+    /// Takes `sock` as a member of `spec.room` that is already in it: no handshake,
+    /// it only receives relayed messages (`seq` from 1), read and counted as any
+    /// client's are. The floor's receivers are these.
+    pub fn adopt(&mut self, sock: TcpStream, spec: Spec) -> Result<usize, String> {
+        self.add_client(sock, spec, Phase::In, String::new(), Vec::new())
+    }
+
+    fn add_client(
+        &mut self,
+        sock: TcpStream,
+        spec: Spec,
+        phase: Phase,
+        accept: String,
+        wbuf: Vec<u8>,
+    ) -> Result<usize, String> {
         sock.set_nodelay(true)
             .and_then(|()| sock.set_nonblocking(true))
             .map_err(|e| format!("socket options: {e}"))?;
-        let key = tungstenite::handshake::client::generate_key();
-        let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
         let idx = self.clients.len();
         epoll_ctl(
             &self.ep,
@@ -261,9 +315,9 @@ impl Net {
             alias: spec.alias,
             create,
             accept,
-            phase: Phase::Upgrading,
+            phase,
             rbuf: Vec::new(),
-            wbuf: ws::upgrade_request(&self.addr.to_string(), &key),
+            wbuf,
             wpos: 0,
             want_out: false,
             next_seq: 1,
@@ -274,7 +328,6 @@ impl Net {
         };
         c.rbuf.reserve(256);
         self.clients.push(c);
-        self.flush(idx);
         Ok(idx)
     }
 
@@ -333,24 +386,8 @@ impl Net {
 
     /// Waits for events at most `timeout` and handles them all.
     pub fn poll(&mut self, timeout: Duration) -> Result<(), String> {
-        let ms = i32::try_from(timeout.as_micros().div_ceil(1000)).unwrap_or(i32::MAX);
-        // SAFETY: `events` is a valid buffer of its length.
-        let n = unsafe {
-            libc::epoll_wait(
-                self.ep.as_raw_fd(),
-                self.events.as_mut_ptr(),
-                self.events.len() as i32,
-                ms,
-            )
-        };
-        if n < 0 {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted {
-                return Ok(());
-            }
-            return Err(format!("epoll_wait: {e}"));
-        }
-        for i in 0..n as usize {
+        let n = epoll_wait(&self.ep, &mut self.events, timeout)?;
+        for i in 0..n {
             let ev = self.events[i];
             let idx = ev.u64 as usize;
             if ev.events & libc::EPOLLOUT as u32 != 0 {

@@ -32,7 +32,7 @@ impl Env {
         Server::start(&self.bin, self.server_cpu)
     }
 
-    fn room(&self, i: usize) -> Result<Arc<RoomCrypto>, String> {
+    pub fn room(&self, i: usize) -> Result<Arc<RoomCrypto>, String> {
         self.rooms
             .get(i)
             .cloned()

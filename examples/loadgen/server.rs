@@ -47,7 +47,8 @@ pub struct Footprint {
     pub fds: u64,
 }
 
-fn pin(cpu: usize) -> std::io::Result<()> {
+/// Pins the calling thread (and the threads it starts later) to `cpu`.
+pub fn pin(cpu: usize) -> std::io::Result<()> {
     // SAFETY: cpu_set_t is plain data, initialised by CPU_ZERO before use.
     unsafe {
         let mut set: libc::cpu_set_t = std::mem::zeroed();
@@ -198,6 +199,17 @@ pub fn self_cpu() -> f64 {
     unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
     let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
+/// CPU seconds (user + system) of the calling thread alone.
+pub fn thread_cpu() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid out-pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
 }
 
 impl Server {

@@ -6,7 +6,7 @@
 #                           the real server, Chromium pages and `sanctuary join`
 #                           clients in shared rooms
 # Needs node >= 20 with npm, and Debian's Chromium at /usr/bin/chromium
-# (apt-get install -y chromium). Nothing downloads a browser. Screenshots and timings
+# (`make setup` installs both). Nothing downloads a browser. Screenshots and timings
 # land in target/screenshots/ and target/browser-report.json.
 TEST_EXTRA += test-browser
 
@@ -22,14 +22,14 @@ test-browser: test-browser-deps
 	$(MAKE) --no-print-directory test-browser-e2e
 
 test-browser-deps:
-	@$(NODE) -e 'process.exit(parseInt(process.versions.node) < 20 ? 1 : 0)' || { echo "test-browser: node >= 20 is needed (playwright-core and WebSocket)"; exit 1; }
+	@$(NODE) -e 'process.exit(parseInt(process.versions.node) < 20 ? 1 : 0)' || { echo "test-browser: node >= 20 is needed (playwright-core and WebSocket); make setup installs it"; exit 1; }
 	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 $(NPM) ci --prefix $(BROWSER_DIR) --no-audit --no-fund
 
 test-browser-unit:
 	cd $(BROWSER_DIR) && $(NODE) --test --test-reporter=spec crypto-vectors.test.mjs qr.test.mjs
 
 test-browser-e2e:
-	@test -x /usr/bin/chromium || { echo "test-browser-e2e: /usr/bin/chromium is missing (apt-get install -y chromium)"; exit 1; }
+	@test -x /usr/bin/chromium || { echo "test-browser-e2e: /usr/bin/chromium is missing (make setup installs it)"; exit 1; }
 	@test -d $(BROWSER_DIR)/node_modules/playwright-core || { echo "test-browser-e2e: run make test-browser-deps first"; exit 1; }
 	@# A child process left running would keep node waiting for ever: bound the whole run.
 	cd $(BROWSER_DIR) && timeout --kill-after=10 600 $(NODE) --test --test-concurrency=1 --test-reporter=spec page-load.test.mjs e2e.test.mjs
