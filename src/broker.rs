@@ -2,7 +2,11 @@
 //!
 //! Connection threads send it validated requests over a channel; it decides, stamps
 //! relayed frames, encodes each once and hands the same bytes to every recipient's
-//! [`Outbound`], which never blocks. Nothing here is ever printed or stored.
+//! [`Peer`], which never blocks. Nothing here is ever printed or stored.
+//!
+//! The broker knows no transport: it reaches members only through [`Peer`] (the
+//! WebSocket side implements it in `ws::outbound`), so its rules can be tested with
+//! peers that merely record what they are given.
 
 use crossbeam_channel::{Receiver, Sender};
 use std::collections::HashMap;
@@ -14,15 +18,30 @@ use crate::cli::{Limits, Moderation};
 use crate::crypto;
 use crate::protocol::{self, Code, LeftReason, Refusal, Request, close};
 use crate::stats::Stats;
-use crate::ws::frame;
-use crate::ws::outbound::{Frame, Outbound};
+use crate::wire::{self, Frame};
 
 pub type ConnId = u64;
+
+/// The member's queue was full: it does not read, and must go.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Overflow;
+
+/// Where the broker writes a member's frames. Implementations must never block: the
+/// broker is one thread serving every room, and a slow member may not slow the rest.
+pub trait Peer: Send + Sync {
+    /// Queues or writes one frame; Err when the member is too far behind to take it
+    /// (the broker then kills and evicts it). A dead peer drops frames and says Ok.
+    fn send(&self, f: &Frame) -> Result<(), Overflow>;
+    /// Sends a close frame after what is queued; nothing more will follow it.
+    fn close(&self, code: u16, reason: &str);
+    /// Ends the connection now, dropping what is queued.
+    fn kill(&self);
+}
 
 /// A connection as the broker sees it: where to write, and the nonce its joins prove.
 pub struct Conn {
     pub id: ConnId,
-    pub out: Arc<Outbound>,
+    pub out: Arc<dyn Peer>,
     pub nonce: [u8; 32],
 }
 
@@ -73,14 +92,7 @@ pub fn start(
 ) -> io::Result<Sender<Event>> {
     // Bounded, so a flood of readers waits for the broker rather than growing memory.
     let (tx, rx) = crossbeam_channel::bounded(4096);
-    let broker = Broker {
-        rooms: HashMap::new(),
-        seats: HashMap::new(),
-        max_rooms: limits.max_rooms,
-        max_members: limits.max_members,
-        moderation,
-        stats,
-    };
+    let broker = Broker::new(limits.max_rooms, limits.max_members, moderation, stats);
     std::thread::Builder::new()
         .name("broker".into())
         .stack_size(256 * 1024)
@@ -89,7 +101,7 @@ pub fn start(
 }
 
 fn encode(json: &str) -> Frame {
-    frame::text(json).into()
+    wire::text(json)
 }
 
 /// Sends `f` to each of `to`; returns those whose queue overflowed (already killed).
@@ -108,23 +120,47 @@ fn others(members: &[Member], id: ConnId) -> impl Iterator<Item = &Member> {
 }
 
 impl Broker {
+    fn new(
+        max_rooms: usize,
+        max_members: usize,
+        moderation: Moderation,
+        stats: Arc<Stats>,
+    ) -> Self {
+        Broker {
+            rooms: HashMap::new(),
+            seats: HashMap::new(),
+            max_rooms,
+            max_members,
+            moderation,
+            stats,
+        }
+    }
+
     fn run(mut self, rx: &Receiver<Event>) {
         for event in rx {
-            let rooms = self.rooms.len();
-            match event {
-                Event::Request(conn, req) => self.handle(&conn, *req),
-                Event::Gone(id) => self.leave(id, LeftReason::Gone, None),
-                Event::Shutdown(done) => {
-                    self.purge_all();
-                    let _ = done.send(());
-                    return;
-                }
-            }
-            // A room ended: what handling its events left on this stack goes with it.
-            if self.rooms.len() < rooms {
-                crate::wipe::scrub_stack::<{ 64 * 1024 }>();
+            if !self.on(event) {
+                return;
             }
         }
+    }
+
+    /// Handles one event; false once the server is shut down.
+    fn on(&mut self, event: Event) -> bool {
+        let rooms = self.rooms.len();
+        match event {
+            Event::Request(conn, req) => self.handle(&conn, *req),
+            Event::Gone(id) => self.leave(id, LeftReason::Gone, None),
+            Event::Shutdown(done) => {
+                self.purge_all();
+                let _ = done.send(());
+                return false;
+            }
+        }
+        // A room ended: what handling its events left on this stack goes with it.
+        if self.rooms.len() < rooms {
+            crate::wipe::scrub_stack::<{ 64 * 1024 }>();
+        }
+        true
     }
 
     fn refuse(&mut self, conn: &Conn, r: Refusal) {
@@ -316,16 +352,18 @@ impl Broker {
             ));
         }
         check_moderator(moderation, room, conn.id)?;
-        let victim = room
+        // Any case, as for self_kick: aliases are unique without regard to case, so
+        // this names one member at most, and the frame names it as it calls itself.
+        let (victim, alias) = room
             .members
             .iter()
-            .find(|m| m.alias == alias)
-            .map(|m| m.conn.clone())
+            .find(|m| m.alias.eq_ignore_ascii_case(alias))
+            .map(|m| (m.conn.clone(), m.alias.clone()))
             .ok_or(Refusal::new(
                 Code::NoMember,
                 "nobody in this room has that alias",
             ))?;
-        let dropped = deliver(room.members.iter(), &encode(&protocol::kicked(alias, &by)));
+        let dropped = deliver(room.members.iter(), &encode(&protocol::kicked(&alias, &by)));
         victim.out.close(close::KICKED, "kicked");
         self.remove(victim.id);
         self.evict(dropped);
@@ -431,4 +469,349 @@ enum Credential {
     Proof([u8; 32]),
     /// A create: the room's `k_auth` itself.
     Auth([u8; 32]),
+}
+
+#[cfg(test)]
+mod tests {
+    //! The room rules with peers that record what they are sent: no sockets, no
+    //! threads; each test drives the broker one event at a time.
+
+    use super::*;
+    use serde_json::Value;
+    use std::sync::Mutex;
+
+    const ROOM: &str = "G7BEqt7RkMfKiEM-dJA_lQ";
+    const OTHER_ROOM: &str = "AAAAAAAAAAAAAAAAAAAAAA";
+    const KEY: [u8; 32] = [7; 32];
+    const BODY: &str = "ASdPZYA8pP1tcIz1nkClVWN5ft55RDgTzz1UR2ApImwKiCAoAJs41isZsIEwE9aL5A";
+
+    /// A member that takes `room` frames, then overflows.
+    struct Recorder {
+        room: usize,
+        frames: Mutex<Vec<Frame>>,
+        closed: Mutex<Option<u16>>,
+        killed: Mutex<bool>,
+    }
+
+    impl Peer for Recorder {
+        fn send(&self, f: &Frame) -> Result<(), Overflow> {
+            let mut frames = self.frames.lock().expect("lock");
+            if *self.killed.lock().expect("lock") {
+                return Ok(());
+            }
+            if frames.len() >= self.room {
+                return Err(Overflow);
+            }
+            frames.push(f.clone());
+            Ok(())
+        }
+
+        fn close(&self, code: u16, _reason: &str) {
+            self.closed.lock().expect("lock").get_or_insert(code);
+        }
+
+        fn kill(&self) {
+            *self.killed.lock().expect("lock") = true;
+        }
+    }
+
+    /// The JSON of a text frame: its payload after the WebSocket header.
+    fn json(f: &Frame) -> Value {
+        let start = match f[1] & 0x7f {
+            126 => 4,
+            127 => 10,
+            _ => 2,
+        };
+        serde_json::from_slice(&f[start..]).expect("the broker sends JSON")
+    }
+
+    struct Member {
+        conn: Arc<Conn>,
+        peer: Arc<Recorder>,
+    }
+
+    impl Member {
+        fn new(id: ConnId, room: usize) -> Member {
+            let peer = Arc::new(Recorder {
+                room,
+                frames: Mutex::default(),
+                closed: Mutex::default(),
+                killed: Mutex::default(),
+            });
+            let conn = Arc::new(Conn {
+                id,
+                out: peer.clone(),
+                nonce: [0; 32],
+            });
+            Member { conn, peer }
+        }
+
+        /// Everything received since the last call, as JSON.
+        fn take(&self) -> Vec<Value> {
+            self.peer
+                .frames
+                .lock()
+                .expect("lock")
+                .drain(..)
+                .map(|f| json(&f))
+                .collect()
+        }
+
+        fn killed(&self) -> bool {
+            *self.peer.killed.lock().expect("lock")
+        }
+
+        fn closed(&self) -> Option<u16> {
+            *self.peer.closed.lock().expect("lock")
+        }
+    }
+
+    fn broker(moderation: Moderation) -> Broker {
+        Broker::new(4, 8, moderation, Arc::new(Stats::default()))
+    }
+
+    fn send(b: &mut Broker, m: &Member, req: Request) {
+        assert!(b.on(Event::Request(m.conn.clone(), Box::new(req))));
+    }
+
+    /// Enters `room` with the room's `k_auth` (a create of an existing room is a join).
+    fn enter_room(b: &mut Broker, m: &Member, room: &str, alias: &str) {
+        let req = Request::Create {
+            room: room.into(),
+            alias: alias.into(),
+            auth: KEY,
+        };
+        send(b, m, req);
+    }
+
+    fn enter(b: &mut Broker, m: &Member, alias: &str) {
+        enter_room(b, m, ROOM, alias);
+    }
+
+    fn msg(b: &mut Broker, m: &Member) {
+        send(b, m, Request::Msg { body: BODY.into() });
+    }
+
+    fn creator(b: &Broker) -> ConnId {
+        b.rooms[ROOM].creator
+    }
+
+    fn error_code(frames: &[Value]) -> Option<&str> {
+        match frames {
+            [f] if f["t"] == "error" => f["code"].as_str(),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn the_creator_role_passes_to_the_member_present_longest() {
+        let mut b = broker(Moderation::Creator);
+        let [alice, bob, carol, dave] = [1, 2, 3, 4].map(|id| Member::new(id, 100));
+        for (m, alias) in [
+            (&alice, "alice"),
+            (&bob, "bob"),
+            (&carol, "carol"),
+            (&dave, "dave"),
+        ] {
+            enter(&mut b, m, alias);
+        }
+        assert_eq!(creator(&b), 1);
+        assert_eq!(carol.take()[0]["creator"], "alice");
+        // Not the creator: refused.
+        carol.take();
+        send(
+            &mut b,
+            &carol,
+            Request::Kick {
+                alias: "dave".into(),
+            },
+        );
+        assert_eq!(error_code(&carol.take()), Some("not_allowed"));
+        // The creator leaves: the member present longest (bob) takes the role...
+        send(&mut b, &alice, Request::Exit { body: None });
+        assert_eq!(alice.closed(), Some(close::NORMAL));
+        assert_eq!(creator(&b), 2);
+        // ...and the next in joining order after bob, when bob goes too.
+        assert!(b.on(Event::Gone(bob.conn.id)));
+        assert_eq!(creator(&b), 3);
+        carol.take();
+        send(
+            &mut b,
+            &carol,
+            Request::Kick {
+                alias: "dave".into(),
+            },
+        );
+        assert_eq!(carol.take()[0]["t"], "kicked");
+        assert_eq!(dave.closed(), Some(close::KICKED));
+        // A newcomer is told who moderates now.
+        let erin = Member::new(5, 100);
+        enter(&mut b, &erin, "erin");
+        assert_eq!(erin.take()[0]["creator"], "carol");
+    }
+
+    #[test]
+    fn a_member_that_overflows_is_evicted_and_its_leaving_may_overflow_others() {
+        let mut b = broker(Moderation::Anyone);
+        // alice reads; bob takes two frames, carol two: welcome and one more each.
+        let alice = Member::new(1, 100);
+        let bob = Member::new(2, 2);
+        let carol = Member::new(3, 2);
+        enter(&mut b, &alice, "alice");
+        enter(&mut b, &bob, "bob");
+        enter(&mut b, &carol, "carol");
+        // bob has welcome + joined(carol): full. The message overflows him; his `left`
+        // then overflows carol (welcome + msg), whose own `left` reaches alice.
+        msg(&mut b, &alice);
+        assert!(bob.killed() && carol.killed());
+        let seen: Vec<(String, String)> = alice
+            .take()
+            .iter()
+            .map(|f| {
+                let t = f["t"].as_str().unwrap_or_default().to_owned();
+                let who = f["alias"]
+                    .as_str()
+                    .or(f["from"].as_str())
+                    .unwrap_or_default();
+                (t, who.to_owned())
+            })
+            .collect();
+        let expected = [
+            ("welcome", "alice"),
+            ("joined", "bob"),
+            ("joined", "carol"),
+            ("msg", "alice"),
+            ("left", "bob"),
+            ("left", "carol"),
+        ]
+        .map(|(t, w)| (t.to_owned(), w.to_owned()));
+        assert_eq!(seen, expected);
+        assert_eq!(b.rooms[ROOM].members.len(), 1);
+        assert!(!b.seats.contains_key(&2) && !b.seats.contains_key(&3));
+        assert_eq!(
+            b.stats.to_json(),
+            r#"{"rooms":1,"members":1,"connections":0}"#
+        );
+    }
+
+    #[test]
+    fn an_evicted_member_is_announced_as_gone() {
+        let mut b = broker(Moderation::Anyone);
+        let alice = Member::new(1, 100);
+        let bob = Member::new(2, 1);
+        enter(&mut b, &alice, "alice");
+        enter(&mut b, &bob, "bob");
+        msg(&mut b, &alice);
+        let left = alice.take().pop().expect("a frame");
+        assert_eq!(
+            (&left["t"], &left["alias"], &left["reason"]),
+            (&"left".into(), &"bob".into(), &"gone".into())
+        );
+    }
+
+    #[test]
+    fn seq_counts_relayed_frames_in_each_room_separately() {
+        let mut b = broker(Moderation::Anyone);
+        let [alice, bob, carol] = [1, 2, 3].map(|id| Member::new(id, 100));
+        enter(&mut b, &alice, "alice");
+        enter(&mut b, &bob, "bob");
+        enter_room(&mut b, &carol, OTHER_ROOM, "carol");
+        msg(&mut b, &alice);
+        send(
+            &mut b,
+            &bob,
+            Request::Purr {
+                to: "alice".into(),
+                body: BODY.into(),
+            },
+        );
+        // Refusals and other frames do not count.
+        send(
+            &mut b,
+            &bob,
+            Request::Purr {
+                to: "nobody".into(),
+                body: BODY.into(),
+            },
+        );
+        send(
+            &mut b,
+            &bob,
+            Request::Kick {
+                alias: "bob".into(),
+            },
+        );
+        msg(&mut b, &bob);
+        msg(&mut b, &carol);
+        let seqs = |m: &Member| -> Vec<u64> {
+            m.take().iter().filter_map(|f| f["seq"].as_u64()).collect()
+        };
+        assert_eq!(seqs(&alice), [1, 2, 3]);
+        assert_eq!(seqs(&bob), [1, 2, 3]);
+        assert_eq!(seqs(&carol), [1]);
+    }
+
+    #[test]
+    fn whispers_need_the_exact_alias_and_kicks_take_any_case() {
+        let mut b = broker(Moderation::Anyone);
+        let [alice, bob, carol] = [1, 2, 3].map(|id| Member::new(id, 100));
+        enter(&mut b, &alice, "Alice");
+        enter(&mut b, &bob, "bob");
+        enter(&mut b, &carol, "carol");
+        for m in [&alice, &bob, &carol] {
+            m.take();
+        }
+
+        let purr = |to: &str| Request::Purr {
+            to: to.into(),
+            body: BODY.into(),
+        };
+        send(&mut b, &alice, purr("Bob"));
+        assert_eq!(error_code(&alice.take()), Some("no_member"));
+        send(&mut b, &alice, purr("bob"));
+        let got = bob.take();
+        assert_eq!(
+            (&got[0]["t"], &got[0]["to"]),
+            (&"purr".into(), &"bob".into())
+        );
+        assert_eq!(alice.take().len(), 1, "the sender gets its whisper back");
+        assert!(carol.take().is_empty(), "nobody else does");
+
+        let kick = |alias: &str| Request::Kick {
+            alias: alias.into(),
+        };
+        send(&mut b, &alice, kick("ALICE"));
+        assert_eq!(error_code(&alice.take()), Some("self_kick"));
+        send(&mut b, &alice, kick("dave"));
+        assert_eq!(error_code(&alice.take()), Some("no_member"));
+        send(&mut b, &alice, kick("BOB"));
+        let kicked = carol.take();
+        assert_eq!(
+            (&kicked[0]["t"], &kicked[0]["alias"], &kicked[0]["by"]),
+            (&"kicked".into(), &"bob".into(), &"Alice".into()),
+            "named as the member calls itself"
+        );
+        assert_eq!(bob.closed(), Some(close::KICKED));
+        assert_eq!(b.rooms[ROOM].members.len(), 2);
+    }
+
+    #[test]
+    fn stop_purges_everyone_and_forgets_the_room() {
+        let mut b = broker(Moderation::Anyone);
+        let [alice, bob] = [1, 2].map(|id| Member::new(id, 100));
+        enter(&mut b, &alice, "alice");
+        enter(&mut b, &bob, "bob");
+        send(&mut b, &bob, Request::Stop);
+        let last = alice.take().pop().expect("purged");
+        assert_eq!((&last["t"], &last["by"]), (&"purged".into(), &"bob".into()));
+        assert_eq!(
+            (alice.closed(), bob.closed()),
+            (Some(close::PURGED), Some(close::PURGED))
+        );
+        assert!(b.rooms.is_empty() && b.seats.is_empty());
+        assert_eq!(
+            b.stats.to_json(),
+            r#"{"rooms":0,"members":0,"connections":0}"#
+        );
+    }
 }

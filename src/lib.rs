@@ -1,7 +1,9 @@
 //! sanctuary: an ephemeral, end-to-end encrypted LAN chat server.
 //!
 //! Data flows one way: socket -> connection thread ([`ws::conn`]) -> [`broker`] (the
-//! one owner of rooms) -> each member's outbound queue ([`ws::outbound`]) -> socket.
+//! one owner of rooms, which encodes each frame once into a [`wire::Frame`]) -> each
+//! member's [`broker::Peer`], the outbound queue of [`ws::outbound`] -> socket. The
+//! broker knows no transport: `ws` depends on it, never the reverse.
 //! The page and its assets are served by [`http`]. Nothing is logged or stored.
 
 pub mod admission;
@@ -17,6 +19,7 @@ pub mod ratelimit;
 pub mod stats;
 pub mod term;
 pub mod wipe;
+pub mod wire;
 pub mod ws;
 
 use crossbeam_channel::Sender;

@@ -17,7 +17,7 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use sanctuary::{protocol, ws::frame};
+use sanctuary::{protocol, wire};
 
 use crate::msg::{self, RoomCrypto, Stamp};
 use crate::net::{self, Net, Spec};
@@ -55,7 +55,7 @@ fn relayed_frame(room: &RoomCrypto, seq: u64) -> Vec<u8> {
     let ts = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
-    frame::text(&protocol::relayed("m0", None, &body, ts, seq))
+    wire::text(&protocol::relayed("m0", None, &body, ts, seq)).to_vec()
 }
 
 /// The floor of `groups` rooms of `members`: about `sends` sends in all, each

@@ -14,12 +14,13 @@ use tungstenite::error::CapacityError;
 use tungstenite::protocol::WebSocketConfig;
 use tungstenite::{Error as WsError, Message, WebSocket};
 
-use super::outbound::{self, Bounds, Frame, Outbound};
-use super::{Shared, Ticket, frame, handshake};
+use super::outbound::{self, Bounds, Outbound};
+use super::{Shared, Ticket, handshake};
 use crate::broker::{Conn, Event};
 use crate::crypto;
 use crate::protocol::{self, Code, Refusal, close};
 use crate::ratelimit::{RateLimit, Verdict};
+use crate::wire::{self, Frame};
 
 /// How long a closing connection may take to answer our close frame.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
@@ -99,7 +100,6 @@ fn serve(stream: TcpStream, ticket: &Ticket) -> usize {
     let Ok(out) = Outbound::new(write_half, bounds, shared.flusher.clone()) else {
         return 0;
     };
-    let out = Arc::new(out);
     let socket = out.socket();
     let config = WebSocketConfig::default()
         .read_buffer_size(READ_BUFFER)
@@ -124,10 +124,10 @@ fn serve(stream: TcpStream, ticket: &Ticket) -> usize {
         nonce: crypto::random_bytes(),
     });
     let hello = protocol::hello(&crypto::b64u_encode(&conn.nonce));
-    let end = if out.send(&frame::text(&hello).into()).is_err() {
+    let end = if out.send(&wire::text(&hello)).is_err() {
         End(None)
     } else {
-        read_loop(&mut ws, &conn, shared)
+        read_loop(&mut ws, &conn, &out, shared)
     };
     let _ = shared.broker.send(Event::Gone(conn.id));
     if let End(Some((code, reason))) = end {
@@ -177,11 +177,12 @@ fn linger(out: &Outbound, socket: &TcpStream) {
     out.kill();
 }
 
-fn read_loop(ws: &mut WebSocket<Duplex>, conn: &Arc<Conn>, shared: &Shared) -> End {
+/// `out` is `conn`'s own outbound, seen as the transport it is rather than as the
+/// broker's [`crate::broker::Peer`].
+fn read_loop(ws: &mut WebSocket<Duplex>, conn: &Arc<Conn>, out: &Outbound, shared: &Shared) -> End {
     let limits = &shared.limits;
-    let out = &conn.out;
     let socket = out.socket();
-    let ping: Frame = frame::ping().into();
+    let ping = wire::ping();
     let mut rate = RateLimit::new(limits.rate, limits.burst, Instant::now());
     let mut last_seen = Instant::now();
     let mut next_ping = last_seen + limits.ping_interval;
@@ -214,10 +215,7 @@ fn read_loop(ws: &mut WebSocket<Duplex>, conn: &Arc<Conn>, shared: &Shared) -> E
                     }
                     Verdict::Close => return End(Some((close::POLICY, "too many messages"))),
                 };
-                if out
-                    .send(&frame::text(&protocol::error(&refusal)).into())
-                    .is_err()
-                {
+                if out.send(&wire::text(&protocol::error(&refusal))).is_err() {
                     return End(None);
                 }
             }
@@ -253,7 +251,7 @@ fn read_loop(ws: &mut WebSocket<Duplex>, conn: &Arc<Conn>, shared: &Shared) -> E
             }
             Err(WsError::Capacity(CapacityError::MessageTooLong { .. })) => {
                 let r = Refusal::new(Code::TooLarge, "message larger than the server accepts");
-                let _ = out.send(&frame::text(&protocol::error(&r)).into());
+                let _ = out.send(&wire::text(&protocol::error(&r)));
                 return End(Some((close::TOO_BIG, "message too big")));
             }
             Err(WsError::Utf8(_)) => return End(Some((close::BAD_UTF8, "invalid UTF-8"))),

@@ -3,7 +3,6 @@
 //! [`crate::admission`]), and give each admitted one its own small thread ([`conn`]).
 
 pub mod conn;
-pub mod frame;
 pub mod handshake;
 pub mod outbound;
 

@@ -20,17 +20,11 @@ use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Instant;
 
-use super::frame;
-
-/// One encoded WebSocket frame, shared by every member it is sent to.
-pub type Frame = Arc<[u8]>;
-
-/// The queue was full: the client does not read, and must go.
-#[derive(Debug, PartialEq, Eq)]
-pub struct Overflow;
+use crate::broker::{Overflow, Peer};
+use crate::wire::{self, Frame};
 
 /// How much a client may leave unread before it is disconnected.
 #[derive(Clone, Copy, Debug)]
@@ -72,6 +66,9 @@ pub struct Outbound {
     kernel_buffer: usize,
     state: Mutex<State>,
     flusher: FlusherHandle,
+    /// This outbound itself, for handing to the flusher when the socket blocks: the
+    /// broker reaches members through `&dyn Peer`, which carries no `Arc` to clone.
+    me: Weak<Outbound>,
 }
 
 enum Progress {
@@ -139,19 +136,24 @@ pub fn fix_buffer(socket: &TcpStream, option: libc::c_int, bytes: usize) -> io::
 impl Outbound {
     /// Takes the write half of a connection and fixes its kernel send buffer, which
     /// counts towards `bounds.bytes`.
-    pub fn new(stream: TcpStream, bounds: Bounds, flusher: FlusherHandle) -> io::Result<Outbound> {
+    pub fn new(
+        stream: TcpStream,
+        bounds: Bounds,
+        flusher: FlusherHandle,
+    ) -> io::Result<Arc<Outbound>> {
         let kernel_buffer = fix_buffer(
             &stream,
             libc::SO_SNDBUF,
             (bounds.bytes / 8).min(MAX_SEND_BUFFER),
         )?;
-        Ok(Outbound {
+        Ok(Arc::new_cyclic(|me| Outbound {
             stream,
             bounds,
             kernel_buffer,
             state: Mutex::new(State::default()),
             flusher,
-        })
+            me: me.clone(),
+        }))
     }
 
     /// The most bytes this connection ever had queued (the kernel buffer aside).
@@ -171,7 +173,7 @@ impl Outbound {
     /// A frame offered to an empty queue is always taken, so a client that keeps up is
     /// never refused whatever the flags; its rest can exceed the byte bound only if the
     /// frame alone does (`--queue-bytes` below the largest frame plus the kernel buffer).
-    pub fn send(self: &Arc<Self>, f: &Frame) -> Result<(), Overflow> {
+    pub fn send(&self, f: &Frame) -> Result<(), Overflow> {
         let mut st = self.lock();
         if st.dead || st.closing_since.is_some() {
             return Ok(());
@@ -209,8 +211,8 @@ impl Outbound {
     }
 
     /// Sends a close frame; everything queued before it still goes out first.
-    pub fn close(self: &Arc<Self>, code: u16, reason: &str) {
-        let f: Frame = frame::close(code, reason).into();
+    pub fn close(&self, code: u16, reason: &str) {
+        let f = wire::close(code, reason);
         let mut st = self.lock();
         if st.dead || st.closing_since.is_some() {
             return;
@@ -251,12 +253,16 @@ impl Outbound {
 
     /// Writes from the head of the queue while the socket accepts; hands the rest to
     /// the flusher. Called with the lock held so writes never interleave.
-    fn write_queue(self: &Arc<Self>, st: &mut State) {
+    fn write_queue(&self, st: &mut State) {
         match self.drain(st) {
             Progress::Drained | Progress::Failed => {}
             Progress::Blocked if !st.registered => {
-                st.registered = true;
-                self.flusher.register(self.clone());
+                // Only fails while the last `Arc` is being dropped: nobody is left to
+                // send to, so nothing needs flushing.
+                if let Some(me) = self.me.upgrade() {
+                    st.registered = true;
+                    self.flusher.register(me);
+                }
             }
             Progress::Blocked => {}
         }
@@ -287,6 +293,21 @@ impl Outbound {
             let _ = self.stream.shutdown(Shutdown::Write);
         }
         Progress::Drained
+    }
+}
+
+/// How the broker reaches a member: the same calls, through the broker's trait.
+impl Peer for Outbound {
+    fn send(&self, f: &Frame) -> Result<(), Overflow> {
+        Outbound::send(self, f)
+    }
+
+    fn close(&self, code: u16, reason: &str) {
+        Outbound::close(self, code, reason);
+    }
+
+    fn kill(&self) {
+        Outbound::kill(self);
     }
 }
 
@@ -398,9 +419,8 @@ mod tests {
             frames: 100_000,
             bytes: 1 << 30,
         };
-        let out = Arc::new(
-            Outbound::new(server, bounds, start_flusher().expect("flusher")).expect("outbound"),
-        );
+        let out =
+            Outbound::new(server, bounds, start_flusher().expect("flusher")).expect("outbound");
         // Far more than the socket buffers hold, so most of it goes through the flusher.
         let frames: Vec<Frame> = (0..2000u32)
             .map(|i| {
@@ -430,9 +450,8 @@ mod tests {
             frames: 8,
             bytes: 1 << 30,
         };
-        let out = Arc::new(
-            Outbound::new(server, bounds, start_flusher().expect("flusher")).expect("outbound"),
-        );
+        let out =
+            Outbound::new(server, bounds, start_flusher().expect("flusher")).expect("outbound");
         let big: Frame = vec![0u8; 64 * 1024].into();
         let overflowed = (0..1000).any(|_| out.send(&big).is_err());
         assert!(overflowed);
@@ -445,9 +464,8 @@ mod tests {
             frames: 1_000_000,
             bytes: 256 * 1024,
         };
-        let out = Arc::new(
-            Outbound::new(server, bounds, start_flusher().expect("flusher")).expect("outbound"),
-        );
+        let out =
+            Outbound::new(server, bounds, start_flusher().expect("flusher")).expect("outbound");
         // The kernel send buffer is fixed (not autotuned to megabytes) and counted.
         assert!(out.kernel_buffer > 0 && out.kernel_buffer <= 2 * MAX_SEND_BUFFER);
         let small: Frame = vec![0u8; 1000].into();
@@ -469,9 +487,8 @@ mod tests {
             frames: 8,
             bytes: 16 * 1024,
         };
-        let out = Arc::new(
-            Outbound::new(server, bounds, start_flusher().expect("flusher")).expect("outbound"),
-        );
+        let out =
+            Outbound::new(server, bounds, start_flusher().expect("flusher")).expect("outbound");
         let big: Frame = vec![7u8; 1024 * 1024].into();
         out.send(&big).expect("an empty queue takes any frame");
         let mut got = vec![0u8; big.len()];

@@ -1,5 +1,16 @@
-//! Encoding of server-to-client WebSocket frames. Server frames are unmasked, so one
-//! encoding serves every member of a room: the broker encodes a relayed frame once.
+//! Server frames as bytes on the wire: a JSON text with its WebSocket header, ready
+//! to be written to any member's socket. Server frames are unmasked, so one encoding
+//! serves every member of a room: the broker encodes a relayed frame once and hands
+//! every recipient the same [`Frame`] (a reference count, not a copy).
+//!
+//! This sits beside the protocol rather than in the transport so that the broker can
+//! make frames without knowing anything about sockets.
+
+use std::sync::Arc;
+
+/// One encoded WebSocket frame (header and payload), shared by every member it is
+/// sent to.
+pub type Frame = Arc<[u8]>;
 
 const FIN: u8 = 0x80;
 const OP_TEXT: u8 = 0x1;
@@ -24,23 +35,23 @@ fn encode(opcode: u8, payload: &[u8]) -> Vec<u8> {
 }
 
 /// A final text frame carrying one JSON object.
-pub fn text(json: &str) -> Vec<u8> {
-    encode(OP_TEXT, json.as_bytes())
+pub fn text(json: &str) -> Frame {
+    encode(OP_TEXT, json.as_bytes()).into()
 }
 
 /// A close frame; the reason is cut to fit the 125-byte control frame limit.
-pub fn close(code: u16, reason: &str) -> Vec<u8> {
+pub fn close(code: u16, reason: &str) -> Frame {
     let mut payload = code.to_be_bytes().to_vec();
     let mut cut = reason.len().min(123);
     while !reason.is_char_boundary(cut) {
         cut -= 1;
     }
     payload.extend_from_slice(&reason.as_bytes()[..cut]);
-    encode(OP_CLOSE, &payload)
+    encode(OP_CLOSE, &payload).into()
 }
 
-pub fn ping() -> Vec<u8> {
-    encode(OP_PING, b"")
+pub fn ping() -> Frame {
+    encode(OP_PING, b"").into()
 }
 
 #[cfg(test)]
