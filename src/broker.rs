@@ -16,9 +16,9 @@ use zeroize::Zeroizing;
 
 use crate::cli::{Limits, Moderation};
 use crate::crypto;
-use crate::protocol::{self, Code, LeftReason, Refusal, Request, close};
+use crate::protocol::{self, Refusal, Request};
 use crate::stats::Stats;
-use crate::wire::{self, Frame};
+use crate::wire::{Code, Frame, LeftReason, ServerFrame, close};
 
 pub type ConnId = u64;
 
@@ -100,10 +100,6 @@ pub fn start(
     Ok(tx)
 }
 
-fn encode(json: &str) -> Frame {
-    wire::text(json)
-}
-
 /// Sends `f` to each of `to`; returns those whose queue overflowed (already killed).
 fn deliver<'a>(to: impl Iterator<Item = &'a Member>, f: &Frame) -> Vec<ConnId> {
     to.filter(|m| m.conn.out.send(f).is_err())
@@ -164,7 +160,7 @@ impl Broker {
     }
 
     fn refuse(&mut self, conn: &Conn, r: Refusal) {
-        if conn.out.send(&encode(&protocol::error(&r))).is_err() {
+        if conn.out.send(&r.to_frame()).is_err() {
             conn.out.kill();
             self.leave(conn.id, LeftReason::Gone, None);
         }
@@ -237,7 +233,7 @@ impl Broker {
         };
         if !proven {
             let r = Refusal::new(Code::BadProof, "wrong room secret");
-            let _ = conn.out.send(&encode(&protocol::error(&r)));
+            let _ = conn.out.send(&r.to_frame());
             conn.out.close(close::BAD_PROOF, "wrong room secret");
             return Ok(());
         }
@@ -266,16 +262,18 @@ impl Broker {
             .iter()
             .find(|m| m.conn.id == room.creator)
             .map_or("", |m| m.alias.as_str());
-        let welcome = protocol::welcome(&protocol::Welcome {
-            room: &room_id,
-            alias: &alias,
-            members: &aliases,
+        let welcome = ServerFrame::Welcome {
+            room: room_id.as_str(),
+            alias: alias.as_str(),
+            members: aliases,
             created,
             creator,
-        });
-        let joined = encode(&protocol::joined(&alias));
-        let mut dropped = deliver(others(&room.members, conn.id), &joined);
-        if conn.out.send(&encode(&welcome)).is_err() {
+        };
+        let joined = ServerFrame::Joined {
+            alias: alias.as_str(),
+        };
+        let mut dropped = deliver(others(&room.members, conn.id), &joined.to_frame());
+        if conn.out.send(&welcome.to_frame()).is_err() {
             conn.out.kill();
             dropped.push(conn.id);
         }
@@ -320,13 +318,23 @@ impl Broker {
             .iter()
             .find(|m| m.conn.id == conn.id)
             .map_or("", |m| m.alias.as_str());
-        let f = encode(&protocol::relayed(
-            from,
-            to,
-            body,
-            protocol::now_ms(),
-            room.seq,
-        ));
+        let (ts, seq) = (protocol::now_ms(), room.seq);
+        let f = match to {
+            None => ServerFrame::Msg {
+                from,
+                body,
+                ts,
+                seq,
+            },
+            Some(to) => ServerFrame::Purr {
+                from,
+                to,
+                body,
+                ts,
+                seq,
+            },
+        }
+        .to_frame();
         let dropped = match target {
             None => deliver(room.members.iter(), &f),
             Some(target) => {
@@ -363,7 +371,11 @@ impl Broker {
                 Code::NoMember,
                 "nobody in this room has that alias",
             ))?;
-        let dropped = deliver(room.members.iter(), &encode(&protocol::kicked(&alias, &by)));
+        let kicked = ServerFrame::Kicked {
+            alias: alias.as_str(),
+            by: by.as_str(),
+        };
+        let dropped = deliver(room.members.iter(), &kicked.to_frame());
         victim.out.close(close::KICKED, "kicked");
         self.remove(victim.id);
         self.evict(dropped);
@@ -385,7 +397,7 @@ impl Broker {
     /// Tells every member the room is gone, closes them all, and drops the room
     /// (its `k_auth` is zeroized by `Zeroizing`'s drop).
     fn purge(&mut self, room: Room, by: Option<&str>, code: u16, reason: &str) {
-        let f = encode(&protocol::purged(by));
+        let f = ServerFrame::Purged { by }.to_frame();
         for m in &room.members {
             if m.conn.out.send(&f).is_ok() {
                 m.conn.out.close(code, reason);
@@ -437,10 +449,12 @@ impl Broker {
         let Some(room) = self.rooms.get(&room_id) else {
             return;
         };
-        let dropped = deliver(
-            room.members.iter(),
-            &encode(&protocol::left(&alias, reason, body)),
-        );
+        let left = ServerFrame::Left {
+            alias: alias.as_str(),
+            reason,
+            body,
+        };
+        let dropped = deliver(room.members.iter(), &left.to_frame());
         self.evict(dropped);
     }
 

@@ -10,6 +10,7 @@ use tungstenite::protocol::WebSocketConfig;
 use tungstenite::{Message, WebSocket};
 
 use crate::crypto::{self, Header, Kind, OpenError, RoomKeys};
+use crate::wire::{Code, DecodeError, ServerFrame};
 
 /// Why a client operation failed.
 #[derive(Debug)]
@@ -21,7 +22,7 @@ pub enum ClientError {
     /// The server sent something that is not protocol v1.
     Protocol(String),
     /// The server refused a request: `{"t":"error"}`.
-    Refused { code: String, message: String },
+    Refused { code: Code, message: String },
     /// The server closed the connection with this code.
     Closed(Option<u16>),
 }
@@ -59,7 +60,7 @@ impl From<tungstenite::Error> for ClientError {
             // Over the connection caps, the server answers the handshake with 503.
             tungstenite::Error::Http(resp) if resp.status().as_u16() == 503 => {
                 ClientError::Refused {
-                    code: "server_full".into(),
+                    code: Code::ServerFull,
                     message: String::new(),
                 }
             }
@@ -103,14 +104,15 @@ pub enum Event {
         by: Option<String>,
     },
     Error {
-        code: String,
+        code: Code,
         message: String,
     },
     Closed {
         code: Option<u16>,
         reason: String,
     },
-    /// A frame type this client does not know (a newer server's extension).
+    /// A frame type or error code this client does not know (a newer server's
+    /// extension). Every frame of protocol v1 has its own variant above.
     Other(Value),
 }
 
@@ -128,8 +130,8 @@ pub struct Session {
     keys: RoomKeys,
 }
 
-fn str_of(v: &Value, key: &str) -> String {
-    v[key].as_str().unwrap_or_default().to_owned()
+fn protocol_error(e: DecodeError) -> ClientError {
+    ClientError::Protocol(format!("the server sent a frame that is not v1: {e}"))
 }
 
 fn read_json(ws: &mut WebSocket<TcpStream>) -> Result<Value, ClientError> {
@@ -178,14 +180,12 @@ impl Client {
             )?;
         ws.get_mut().set_read_timeout(None)?;
         let hello = read_json(&mut ws)?;
-        if hello["t"] != "hello" || hello["v"] != 1 {
+        let Ok(ServerFrame::Hello { nonce }) = ServerFrame::from_value(&hello) else {
             return Err(ClientError::Protocol(format!(
                 "expected hello v1, got {hello}"
             )));
-        }
-        let nonce = hello["nonce"]
-            .as_str()
-            .and_then(crypto::b64u_decode)
+        };
+        let nonce = crypto::b64u_decode(&nonce)
             .ok_or_else(|| ClientError::Protocol("hello without a valid nonce".into()))?;
         Ok(Client { ws, nonce })
     }
@@ -202,22 +202,32 @@ impl Client {
         let proof = crypto::join_proof(&keys.k_auth, &self.nonce, room, alias);
         let join = serde_json::json!({"t":"join","room":room,"alias":alias,"proof":crypto::b64u_encode(&proof)});
         send_json(&mut self.ws, &join)?;
-        let mut reply = read_json(&mut self.ws)?;
-        if create && reply["t"] == "error" && reply["code"] == "no_room" {
+        let read = |ws: &mut WebSocket<TcpStream>| {
+            let v = read_json(ws)?;
+            ServerFrame::from_value(&v).map_err(protocol_error)
+        };
+        let mut reply = read(&mut self.ws)?;
+        if create
+            && matches!(
+                reply,
+                ServerFrame::Error {
+                    code: Code::NoRoom,
+                    ..
+                }
+            )
+        {
             let auth = crypto::b64u_encode(&keys.k_auth);
             let msg = serde_json::json!({"t":"create","room":room,"alias":alias,"auth":auth});
             send_json(&mut self.ws, &msg)?;
-            reply = read_json(&mut self.ws)?;
+            reply = read(&mut self.ws)?;
         }
-        if reply["t"] == "error" {
-            return Err(ClientError::Refused {
-                code: str_of(&reply, "code"),
-                message: str_of(&reply, "message"),
-            });
+        if let ServerFrame::Error { code, message } = reply {
+            return Err(ClientError::Refused { code, message });
         }
-        if reply["t"] != "welcome" {
+        if !matches!(reply, ServerFrame::Welcome { .. }) {
             return Err(ClientError::Protocol(format!(
-                "expected welcome, got {reply}"
+                "expected welcome, got {}",
+                reply.kind()
             )));
         }
         let session = Session {
@@ -226,7 +236,7 @@ impl Client {
             alias: alias.to_owned(),
             keys,
         };
-        let welcome = session.decode(&reply);
+        let welcome = session.event(reply);
         Ok((session, welcome))
     }
 
@@ -300,7 +310,13 @@ impl Session {
                     let v: Value = serde_json::from_str(t.as_str()).map_err(|e| {
                         ClientError::Protocol(format!("server sent invalid JSON: {e}"))
                     })?;
-                    return Ok(self.decode(&v));
+                    return match ServerFrame::from_value(&v) {
+                        Ok(frame) => Ok(self.event(frame)),
+                        Err(DecodeError::UnknownType(_) | DecodeError::UnknownCode(_)) => {
+                            Ok(Event::Other(v))
+                        }
+                        Err(e) => Err(protocol_error(e)),
+                    };
                 }
                 Ok(Message::Close(frame)) => {
                     let (code, reason) = frame.map_or((None, String::new()), |f| {
@@ -314,54 +330,64 @@ impl Session {
         }
     }
 
-    fn decode(&self, v: &Value) -> Event {
-        let s = |k: &str| str_of(v, k);
-        match v["t"].as_str().unwrap_or_default() {
-            "welcome" => Event::Welcome {
-                room: s("room"),
-                alias: s("alias"),
-                members: v["members"]
-                    .as_array()
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(|m| m.as_str().map(String::from))
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-                created: v["created"].as_bool().unwrap_or(false),
-                creator: s("creator"),
+    /// A decoded frame as an event, bodies opened with the room keys.
+    fn event(&self, frame: ServerFrame) -> Event {
+        match frame {
+            ServerFrame::Welcome {
+                room,
+                alias,
+                members,
+                created,
+                creator,
+            } => Event::Welcome {
+                room,
+                alias,
+                members,
+                created,
+                creator,
             },
-            "joined" => Event::Joined { alias: s("alias") },
-            "left" => Event::Left {
-                alias: s("alias"),
-                reason: s("reason"),
-                farewell: v["body"]
-                    .as_str()
-                    .map(|b| self.open(Kind::Exit, &s("alias"), "", b)),
+            ServerFrame::Joined { alias } => Event::Joined { alias },
+            ServerFrame::Left {
+                alias,
+                reason,
+                body,
+            } => Event::Left {
+                farewell: body.map(|b| self.open(Kind::Exit, &alias, "", &b)),
+                alias,
+                reason: reason.as_str().to_owned(),
             },
-            t @ ("msg" | "purr") => {
-                let to = (t == "purr").then(|| s("to"));
-                let kind = if to.is_some() { Kind::Purr } else { Kind::Msg };
-                Event::Message {
-                    text: self.open(kind, &s("from"), to.as_deref().unwrap_or(""), &s("body")),
-                    from: s("from"),
-                    to,
-                    ts: v["ts"].as_u64().unwrap_or(0),
-                    seq: v["seq"].as_u64().unwrap_or(0),
-                }
+            ServerFrame::Msg {
+                from,
+                body,
+                ts,
+                seq,
+            } => Event::Message {
+                text: self.open(Kind::Msg, &from, "", &body),
+                from,
+                to: None,
+                ts,
+                seq,
+            },
+            ServerFrame::Purr {
+                from,
+                to,
+                body,
+                ts,
+                seq,
+            } => Event::Message {
+                text: self.open(Kind::Purr, &from, &to, &body),
+                from,
+                to: Some(to),
+                ts,
+                seq,
+            },
+            ServerFrame::Kicked { alias, by } => Event::Kicked { alias, by },
+            ServerFrame::Purged { by } => Event::Purged { by },
+            ServerFrame::Error { code, message } => Event::Error { code, message },
+            // Only ever the first frame; a second one changes nothing.
+            hello @ ServerFrame::Hello { .. } => {
+                Event::Other(serde_json::json!({"t": hello.kind()}))
             }
-            "kicked" => Event::Kicked {
-                alias: s("alias"),
-                by: s("by"),
-            },
-            "purged" => Event::Purged {
-                by: v["by"].as_str().map(String::from),
-            },
-            "error" => Event::Error {
-                code: s("code"),
-                message: s("message"),
-            },
-            _ => Event::Other(v.clone()),
         }
     }
 }

@@ -1,54 +1,10 @@
-//! Protocol v1 frames: parsing and validating what clients send, encoding what the
-//! server sends, and the error codes. Nothing here touches a socket or a room.
+//! Protocol v1 requests: parsing and validating what clients send. What the server
+//! sends, and the codes, are in [`crate::wire`]. Nothing here touches a socket or a
+//! room.
 
 use serde_json::{Map, Value};
-use std::fmt::Write as _;
 
-/// Every refusal the server can send, as `{"t":"error","code":...}`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Code {
-    BadJson,
-    BadType,
-    BadField,
-    TooLarge,
-    RateLimited,
-    NoRoom,
-    BadProof,
-    BadAlias,
-    AliasTaken,
-    BadRoom,
-    NoMember,
-    SelfKick,
-    NotJoined,
-    AlreadyJoined,
-    RoomFull,
-    ServerFull,
-    NotAllowed,
-}
-
-impl Code {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Code::BadJson => "bad_json",
-            Code::BadType => "bad_type",
-            Code::BadField => "bad_field",
-            Code::TooLarge => "too_large",
-            Code::RateLimited => "rate_limited",
-            Code::NoRoom => "no_room",
-            Code::BadProof => "bad_proof",
-            Code::BadAlias => "bad_alias",
-            Code::AliasTaken => "alias_taken",
-            Code::BadRoom => "bad_room",
-            Code::NoMember => "no_member",
-            Code::SelfKick => "self_kick",
-            Code::NotJoined => "not_joined",
-            Code::AlreadyJoined => "already_joined",
-            Code::RoomFull => "room_full",
-            Code::ServerFull => "server_full",
-            Code::NotAllowed => "not_allowed",
-        }
-    }
-}
+use crate::wire::{Code, Frame, ServerFrame};
 
 /// A refusal: the code clients act on and a sentence people read.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -61,20 +17,15 @@ impl Refusal {
     pub const fn new(code: Code, message: &'static str) -> Refusal {
         Refusal { code, message }
     }
-}
 
-/// WebSocket close codes the server uses.
-pub mod close {
-    pub const NORMAL: u16 = 1000;
-    pub const GOING_AWAY: u16 = 1001;
-    pub const PROTOCOL: u16 = 1002;
-    pub const UNSUPPORTED: u16 = 1003;
-    pub const BAD_UTF8: u16 = 1007;
-    pub const POLICY: u16 = 1008;
-    pub const TOO_BIG: u16 = 1009;
-    pub const KICKED: u16 = 4001;
-    pub const PURGED: u16 = 4002;
-    pub const BAD_PROOF: u16 = 4003;
+    /// The `error` frame that tells the client.
+    pub fn to_frame(&self) -> Frame {
+        ServerFrame::Error {
+            code: self.code,
+            message: self.message,
+        }
+        .to_frame()
+    }
 }
 
 /// A validated frame from a client. Field forms are already checked.
@@ -258,143 +209,6 @@ pub fn parse_request(text: &str) -> Result<Request, Refusal> {
     })
 }
 
-/// Appends `"key":"value"` with JSON escaping (every string the server emits
-/// goes through here, even those whose charset needs none).
-fn put_str(out: &mut String, key: &str, value: &str) {
-    let _ = write!(out, ",\"{key}\":");
-    out.push('"');
-    for c in value.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if u32::from(c) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", u32::from(c));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-}
-
-fn frame(t: &str) -> String {
-    let mut out = String::with_capacity(96);
-    let _ = write!(out, "{{\"t\":\"{t}\"");
-    out
-}
-
-fn finish(mut out: String) -> String {
-    out.push('}');
-    out
-}
-
-pub fn hello(nonce_b64u: &str) -> String {
-    let mut out = frame("hello");
-    out.push_str(",\"v\":1");
-    put_str(&mut out, "nonce", nonce_b64u);
-    finish(out)
-}
-
-pub fn error(r: &Refusal) -> String {
-    let mut out = frame("error");
-    put_str(&mut out, "code", r.code.as_str());
-    put_str(&mut out, "message", r.message);
-    finish(out)
-}
-
-pub struct Welcome<'a> {
-    pub room: &'a str,
-    pub alias: &'a str,
-    pub members: &'a [&'a str],
-    pub created: bool,
-    pub creator: &'a str,
-}
-
-pub fn welcome(w: &Welcome<'_>) -> String {
-    let mut out = frame("welcome");
-    put_str(&mut out, "room", w.room);
-    put_str(&mut out, "alias", w.alias);
-    out.push_str(",\"members\":[");
-    for (i, m) in w.members.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        // Aliases are validated to a charset that needs no escaping.
-        let _ = write!(out, "\"{m}\"");
-    }
-    out.push(']');
-    let _ = write!(out, ",\"created\":{}", w.created);
-    put_str(&mut out, "creator", w.creator);
-    finish(out)
-}
-
-pub fn joined(alias: &str) -> String {
-    let mut out = frame("joined");
-    put_str(&mut out, "alias", alias);
-    finish(out)
-}
-
-/// Why a member left: its own `exit`, or its connection ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LeftReason {
-    Exit,
-    Gone,
-}
-
-pub fn left(alias: &str, reason: LeftReason, body: Option<&str>) -> String {
-    let mut out = frame("left");
-    put_str(&mut out, "alias", alias);
-    put_str(
-        &mut out,
-        "reason",
-        if reason == LeftReason::Exit {
-            "exit"
-        } else {
-            "gone"
-        },
-    );
-    if let Some(b) = body {
-        put_str(&mut out, "body", b);
-    }
-    finish(out)
-}
-
-/// A relayed `msg` (`to` = None) or `purr`, stamped by the server.
-pub fn relayed(from: &str, to: Option<&str>, body: &str, ts: u64, seq: u64) -> String {
-    let mut out = String::with_capacity(body.len() + 96);
-    out.push_str(if to.is_some() {
-        "{\"t\":\"purr\""
-    } else {
-        "{\"t\":\"msg\""
-    });
-    put_str(&mut out, "from", from);
-    if let Some(to) = to {
-        put_str(&mut out, "to", to);
-    }
-    put_str(&mut out, "body", body);
-    let _ = write!(out, ",\"ts\":{ts},\"seq\":{seq}");
-    finish(out)
-}
-
-pub fn kicked(alias: &str, by: &str) -> String {
-    let mut out = frame("kicked");
-    put_str(&mut out, "alias", alias);
-    put_str(&mut out, "by", by);
-    finish(out)
-}
-
-/// `by` is the member who stopped the room, or None when the server shuts down.
-pub fn purged(by: Option<&str>) -> String {
-    let mut out = frame("purged");
-    match by {
-        Some(by) => {
-            put_str(&mut out, "by", by);
-            put_str(&mut out, "reason", "stop");
-        }
-        None => put_str(&mut out, "reason", "shutdown"),
-    }
-    finish(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -474,37 +288,6 @@ mod tests {
             Ok(Request::Exit {
                 body: Some(BODY.into())
             })
-        );
-    }
-
-    #[test]
-    fn encoded_frames_are_valid_json() {
-        let frames = [
-            hello("abc"),
-            error(&Refusal::new(Code::NoRoom, "say \"hi\"\n")),
-            welcome(&Welcome {
-                room: ROOM,
-                alias: "a",
-                members: &["a", "b"],
-                created: true,
-                creator: "a",
-            }),
-            joined("a"),
-            left("a", LeftReason::Exit, Some(BODY)),
-            relayed("a", Some("b"), BODY, 1, 2),
-            relayed("a", None, BODY, 1, 2),
-            kicked("a", "b"),
-            purged(Some("a")),
-            purged(None),
-        ];
-        for f in frames {
-            let v: Value = serde_json::from_str(&f).unwrap_or_else(|e| panic!("{f}: {e}"));
-            assert!(v["t"].is_string());
-        }
-        let v: Value = serde_json::from_str(&relayed("a", None, BODY, 5, 9)).expect("json");
-        assert_eq!(
-            (v["t"].as_str(), v["ts"].as_u64(), v["seq"].as_u64()),
-            (Some("msg"), Some(5), Some(9))
         );
     }
 }

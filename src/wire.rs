@@ -6,7 +6,17 @@
 //! This sits beside the protocol rather than in the transport so that the broker can
 //! make frames without knowing anything about sockets.
 
+//!
+//! Submodules: [`codes`] the error and close codes, [`server`] the frames themselves
+//! (encoded by the server, decoded by the clients).
+
 use std::sync::Arc;
+
+pub mod codes;
+pub mod server;
+
+pub use codes::{Code, close};
+pub use server::{DecodeError, LeftReason, ServerFrame};
 
 /// One encoded WebSocket frame (header and payload), shared by every member it is
 /// sent to.

@@ -22,3 +22,7 @@ mod secret;
 
 pub use args::JoinArgs;
 pub use run::run;
+
+/// For the test that keeps the page's, the terminal's and the document's codes in step.
+#[cfg(test)]
+pub(crate) use render::page_wording;

@@ -5,6 +5,7 @@
 
 use super::html;
 use crate::protocol::now_ms;
+use crate::wire::Code;
 
 /// What a neutralised control character shows as.
 const PLACEHOLDER: char = '\u{FFFD}';
@@ -254,7 +255,7 @@ impl Painter {
     }
 
     /// A refusal from the server, in the page's words when it has some.
-    pub fn error(&self, code: &str, message: &str) -> String {
+    pub fn error(&self, code: Code, message: &str) -> String {
         self.warning(now_ms(), &error_text(code, message))
     }
 
@@ -273,25 +274,35 @@ fn colour_allowed(no_color_set: bool, stdout_is_tty: bool) -> bool {
     stdout_is_tty && !no_color_set
 }
 
-/// The page's wording for each error code (html/app.js), else the server's own text.
-pub fn error_text(code: &str, message: &str) -> String {
-    let known = match code {
-        "no_room" => "that room does not exist",
-        "bad_proof" => "wrong passphrase or invite link for this room",
-        "bad_alias" => "that name is not allowed: use 1 to 24 letters, digits, _ - or .",
-        "alias_taken" => "someone in this room already uses that name; pick another",
-        "bad_room" => "that room id is not valid",
-        "room_full" => "this room is full",
-        "server_full" => "the server is full right now; try again in a while",
-        "rate_limited" => "you are sending too fast; that message was not delivered",
-        "too_large" => "that message is too large to send",
-        "no_member" => "nobody with that name is in the room",
-        "self_kick" => "you cannot kick yourself; use /exit to leave",
-        "not_allowed" => "only the room's creator can do that here",
-        _ if message.is_empty() => return format!("server error ({})", field(code)),
-        _ => return format!("server: {}", field(message)),
-    };
-    known.to_owned()
+/// The page's wording for an error code (html/app.js's `ERRORS`, which a test keeps
+/// in step with this), or None where the page shows the server's own text.
+pub fn page_wording(code: Code) -> Option<&'static str> {
+    Some(match code {
+        Code::NoRoom => "that room does not exist",
+        Code::BadProof => "wrong passphrase or invite link for this room",
+        Code::BadAlias => "that name is not allowed: use 1 to 24 letters, digits, _ - or .",
+        Code::AliasTaken => "someone in this room already uses that name; pick another",
+        Code::BadRoom => "that room id is not valid",
+        Code::RoomFull => "this room is full",
+        Code::ServerFull => "the server is full right now; try again in a while",
+        Code::RateLimited => "you are sending too fast; that message was not delivered",
+        Code::TooLarge => "that message is too large to send",
+        Code::NoMember => "nobody with that name is in the room",
+        Code::SelfKick => "you cannot kick yourself; use /exit to leave",
+        Code::NotAllowed => "only the room's creator can do that here",
+        Code::BadJson | Code::BadType | Code::BadField | Code::NotJoined | Code::AlreadyJoined => {
+            return None;
+        }
+    })
+}
+
+/// The page's wording for each error code, else the server's own text.
+pub fn error_text(code: Code, message: &str) -> String {
+    match page_wording(code) {
+        Some(known) => known.to_owned(),
+        None if message.is_empty() => format!("server error ({code})"),
+        None => format!("server: {}", field(message)),
+    }
 }
 
 #[cfg(test)]
@@ -314,8 +325,7 @@ mod tests {
             p.left(evil, "exit", Some(&Ok(evil.to_owned()))),
             p.kicked(evil, evil),
             p.purged(Some(evil)),
-            p.error("x", evil),
-            p.error(evil, ""),
+            p.error(Code::BadJson, evil),
             p.welcome(&[evil.to_owned()]),
         ] {
             assert!(!has_controls(&line), "{line:?}");

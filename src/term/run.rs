@@ -23,6 +23,7 @@ use super::render::{self, Painter};
 use super::secret::{self, SecretError};
 use crate::client::{Client, ClientError, Event, Session};
 use crate::crypto::{self, RoomKeys};
+use crate::wire::{Code, close};
 
 /// How long the server has to answer a connection or request.
 const NETWORK_TIMEOUT: Duration = Duration::from_secs(5);
@@ -152,9 +153,7 @@ fn secret_error(e: SecretError) -> Exit {
 fn connect_error(e: ClientError) -> Exit {
     match e {
         ClientError::Io(e) => Exit::Unreachable(format!("cannot reach the chat port: {e}")),
-        ClientError::Refused { code, message } => {
-            Exit::Refused(render::error_text(&code, &message))
-        }
+        ClientError::Refused { code, message } => Exit::Refused(render::error_text(code, &message)),
         ClientError::Closed(_) => Exit::Unreachable("the chat port closed the connection".into()),
         other => Exit::Protocol(other.to_string()),
     }
@@ -162,8 +161,11 @@ fn connect_error(e: ClientError) -> Exit {
 
 fn enter_error(e: ClientError) -> Exit {
     match e {
-        ClientError::Refused { code, .. } if code == "bad_proof" => Exit::WrongSecret,
-        ClientError::Closed(Some(4003)) => Exit::WrongSecret,
+        ClientError::Refused {
+            code: Code::BadProof,
+            ..
+        } => Exit::WrongSecret,
+        ClientError::Closed(Some(close::BAD_PROOF)) => Exit::WrongSecret,
         other => connect_error(other),
     }
 }
@@ -404,7 +406,7 @@ impl Room {
                 self.ending();
                 line
             }
-            Event::Error { code, message } => self.paint.error(&code, &message),
+            Event::Error { code, message } => self.paint.error(code, &message),
             // A newer server's extensions, and a second welcome, change nothing here.
             Event::Welcome { .. } | Event::Other(_) | Event::Closed { .. } => return Ok(()),
         };
@@ -419,7 +421,7 @@ impl Room {
 
     /// How the session ended, from what was seen before the close (or its absence).
     fn outcome(&self, code: Option<u16>) -> Exit {
-        if self.kicked_by.is_some() || code == Some(4001) {
+        if self.kicked_by.is_some() || code == Some(close::KICKED) {
             return Exit::Kicked(self.kicked_by.clone().filter(|by| !by.is_empty()));
         }
         if let Some(by) = &self.purged {
@@ -430,13 +432,13 @@ impl Room {
             };
         }
         match code {
-            Some(4002) => Exit::Purged(None),
-            Some(4003) => Exit::WrongSecret,
-            Some(1001) => Exit::Shutdown,
-            Some(1008) => Exit::Protocol(
+            Some(close::PURGED) => Exit::Purged(None),
+            Some(close::BAD_PROOF) => Exit::WrongSecret,
+            Some(close::GOING_AWAY) => Exit::Shutdown,
+            Some(close::POLICY) => Exit::Protocol(
                 "the server disconnected this client for sending too much, too fast".into(),
             ),
-            Some(1009) => Exit::Protocol(
+            Some(close::TOO_BIG) => Exit::Protocol(
                 "a message was too large for the server, so it disconnected this client".into(),
             ),
             _ if self.leaving => Exit::Left,
@@ -510,7 +512,7 @@ impl Room {
                     return Ok(());
                 };
                 if alias == self.me {
-                    return self.problem(&render::error_text("self_kick", ""));
+                    return self.problem(&render::error_text(Code::SelfKick, ""));
                 }
                 self.session.kick(&alias)
             }

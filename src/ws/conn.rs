@@ -18,9 +18,9 @@ use super::outbound::{self, Bounds, Outbound};
 use super::{Shared, Ticket, handshake};
 use crate::broker::{Conn, Event};
 use crate::crypto;
-use crate::protocol::{self, Code, Refusal, close};
+use crate::protocol::{self, Refusal};
 use crate::ratelimit::{RateLimit, Verdict};
-use crate::wire::{self, Frame};
+use crate::wire::{self, Code, Frame, ServerFrame, close};
 
 /// How long a closing connection may take to answer our close frame.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
@@ -123,8 +123,10 @@ fn serve(stream: TcpStream, ticket: &Ticket) -> usize {
         out: out.clone(),
         nonce: crypto::random_bytes(),
     });
-    let hello = protocol::hello(&crypto::b64u_encode(&conn.nonce));
-    let end = if out.send(&wire::text(&hello)).is_err() {
+    let hello = ServerFrame::Hello {
+        nonce: crypto::b64u_encode(&conn.nonce),
+    };
+    let end = if out.send(&hello.to_frame()).is_err() {
         End(None)
     } else {
         read_loop(&mut ws, &conn, &out, shared)
@@ -215,7 +217,7 @@ fn read_loop(ws: &mut WebSocket<Duplex>, conn: &Arc<Conn>, out: &Outbound, share
                     }
                     Verdict::Close => return End(Some((close::POLICY, "too many messages"))),
                 };
-                if out.send(&wire::text(&protocol::error(&refusal))).is_err() {
+                if out.send(&refusal.to_frame()).is_err() {
                     return End(None);
                 }
             }
@@ -251,7 +253,7 @@ fn read_loop(ws: &mut WebSocket<Duplex>, conn: &Arc<Conn>, out: &Outbound, share
             }
             Err(WsError::Capacity(CapacityError::MessageTooLong { .. })) => {
                 let r = Refusal::new(Code::TooLarge, "message larger than the server accepts");
-                let _ = out.send(&wire::text(&protocol::error(&r)));
+                let _ = out.send(&r.to_frame());
                 return End(Some((close::TOO_BIG, "message too big")));
             }
             Err(WsError::Utf8(_)) => return End(Some((close::BAD_UTF8, "invalid UTF-8"))),

@@ -1,0 +1,453 @@
+//! Every frame the server sends, as one enum: [`ServerFrame::encode`] is what the
+//! broker and the connection threads write, [`ServerFrame::decode`] is what the Rust
+//! client and the terminal client read. One type for both sides, so a frame added
+//! to one cannot be missing from the other: `decode` of a type it does not list is
+//! the only way to get [`DecodeError::UnknownType`], and the round-trip test takes
+//! one example of every variant.
+//!
+//! Generic over the string type: the broker encodes borrowed `&str`s (no copies on
+//! the hot path), decoding yields owned `String`s.
+
+use serde_json::{Map, Value};
+use std::fmt::Write as _;
+
+use super::codes::Code;
+
+/// Why a member left: its own `exit`, or its connection ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LeftReason {
+    Exit,
+    Gone,
+}
+
+impl LeftReason {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            LeftReason::Exit => "exit",
+            LeftReason::Gone => "gone",
+        }
+    }
+}
+
+/// A server-to-client frame (PROTOCOL.md sections 5 to 7).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ServerFrame<S = String> {
+    Hello {
+        nonce: S,
+    },
+    Welcome {
+        room: S,
+        alias: S,
+        members: Vec<S>,
+        created: bool,
+        creator: S,
+    },
+    Joined {
+        alias: S,
+    },
+    Left {
+        alias: S,
+        reason: LeftReason,
+        body: Option<S>,
+    },
+    Msg {
+        from: S,
+        body: S,
+        ts: u64,
+        seq: u64,
+    },
+    Purr {
+        from: S,
+        to: S,
+        body: S,
+        ts: u64,
+        seq: u64,
+    },
+    Kicked {
+        alias: S,
+        by: S,
+    },
+    /// `by` is None when the server shuts down (`reason` "shutdown", else "stop").
+    Purged {
+        by: Option<S>,
+    },
+    Error {
+        code: Code,
+        message: S,
+    },
+}
+
+/// Why a frame could not be read as protocol v1.
+#[derive(Debug, PartialEq, Eq)]
+pub enum DecodeError {
+    /// Not a JSON object with a string `t`.
+    NotAFrame,
+    /// A `t` this build does not know: a newer server's extension.
+    UnknownType(String),
+    /// An error code this build does not know: a newer server's extension.
+    UnknownCode(String),
+    /// A field missing or of the wrong type.
+    Field(&'static str),
+}
+
+impl std::fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DecodeError::NotAFrame => f.write_str("not a JSON object with a string \"t\""),
+            DecodeError::UnknownType(t) => write!(f, "unknown frame type {t:?}"),
+            DecodeError::UnknownCode(c) => write!(f, "unknown error code {c:?}"),
+            DecodeError::Field(k) => write!(f, "field {k:?} missing or malformed"),
+        }
+    }
+}
+
+/// Appends `,"key":"value"` with JSON escaping (every string the server emits goes
+/// through here, even those whose charset needs none).
+fn put_str(out: &mut String, key: &str, value: &str) {
+    let _ = write!(out, ",\"{key}\":\"");
+    for c in value.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if u32::from(c) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+impl<S: AsRef<str>> ServerFrame<S> {
+    /// The frame's `t`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ServerFrame::Hello { .. } => "hello",
+            ServerFrame::Welcome { .. } => "welcome",
+            ServerFrame::Joined { .. } => "joined",
+            ServerFrame::Left { .. } => "left",
+            ServerFrame::Msg { .. } => "msg",
+            ServerFrame::Purr { .. } => "purr",
+            ServerFrame::Kicked { .. } => "kicked",
+            ServerFrame::Purged { .. } => "purged",
+            ServerFrame::Error { .. } => "error",
+        }
+    }
+
+    /// The frame as one line of JSON, fields in the documented order.
+    pub fn encode(&self) -> String {
+        let body_len = match self {
+            ServerFrame::Msg { body, .. } | ServerFrame::Purr { body, .. } => body.as_ref().len(),
+            _ => 0,
+        };
+        let mut out = String::with_capacity(body_len + 96);
+        let _ = write!(out, "{{\"t\":\"{}\"", self.kind());
+        let put = |out: &mut String, key: &str, value: &S| put_str(out, key, value.as_ref());
+        match self {
+            ServerFrame::Hello { nonce } => {
+                out.push_str(",\"v\":1");
+                put(&mut out, "nonce", nonce);
+            }
+            ServerFrame::Welcome {
+                room,
+                alias,
+                members,
+                created,
+                creator,
+            } => {
+                put(&mut out, "room", room);
+                put(&mut out, "alias", alias);
+                out.push_str(",\"members\":[");
+                for (i, m) in members.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    // Aliases are validated to a charset that needs no escaping.
+                    let _ = write!(out, "\"{}\"", m.as_ref());
+                }
+                out.push(']');
+                let _ = write!(out, ",\"created\":{created}");
+                put(&mut out, "creator", creator);
+            }
+            ServerFrame::Joined { alias } => put(&mut out, "alias", alias),
+            ServerFrame::Left {
+                alias,
+                reason,
+                body,
+            } => {
+                put(&mut out, "alias", alias);
+                put_str(&mut out, "reason", reason.as_str());
+                if let Some(b) = body {
+                    put(&mut out, "body", b);
+                }
+            }
+            ServerFrame::Msg {
+                from,
+                body,
+                ts,
+                seq,
+            } => {
+                put(&mut out, "from", from);
+                put(&mut out, "body", body);
+                let _ = write!(out, ",\"ts\":{ts},\"seq\":{seq}");
+            }
+            ServerFrame::Purr {
+                from,
+                to,
+                body,
+                ts,
+                seq,
+            } => {
+                put(&mut out, "from", from);
+                put(&mut out, "to", to);
+                put(&mut out, "body", body);
+                let _ = write!(out, ",\"ts\":{ts},\"seq\":{seq}");
+            }
+            ServerFrame::Kicked { alias, by } => {
+                put(&mut out, "alias", alias);
+                put(&mut out, "by", by);
+            }
+            ServerFrame::Purged { by } => match by {
+                Some(by) => {
+                    put(&mut out, "by", by);
+                    put_str(&mut out, "reason", "stop");
+                }
+                None => put_str(&mut out, "reason", "shutdown"),
+            },
+            ServerFrame::Error { code, message } => {
+                put_str(&mut out, "code", code.as_str());
+                put(&mut out, "message", message);
+            }
+        }
+        out.push('}');
+        out
+    }
+
+    /// Encoded once, with its WebSocket header: the bytes every recipient is sent.
+    pub fn to_frame(&self) -> super::Frame {
+        super::text(&self.encode())
+    }
+}
+
+fn text(obj: &Map<String, Value>, key: &'static str) -> Result<String, DecodeError> {
+    obj.get(key)
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .ok_or(DecodeError::Field(key))
+}
+
+fn optional_text(
+    obj: &Map<String, Value>,
+    key: &'static str,
+) -> Result<Option<String>, DecodeError> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(_) => text(obj, key).map(Some),
+    }
+}
+
+fn number(obj: &Map<String, Value>, key: &'static str) -> Result<u64, DecodeError> {
+    obj.get(key)
+        .and_then(Value::as_u64)
+        .ok_or(DecodeError::Field(key))
+}
+
+impl ServerFrame<String> {
+    /// Reads a frame a server sent. Never panics on what arrives.
+    pub fn decode(json: &str) -> Result<ServerFrame, DecodeError> {
+        let value: Value = serde_json::from_str(json).map_err(|_| DecodeError::NotAFrame)?;
+        ServerFrame::from_value(&value)
+    }
+
+    /// As [`ServerFrame::decode`], from JSON already parsed.
+    pub fn from_value(value: &Value) -> Result<ServerFrame, DecodeError> {
+        let obj = value.as_object().ok_or(DecodeError::NotAFrame)?;
+        let t = obj
+            .get("t")
+            .and_then(Value::as_str)
+            .ok_or(DecodeError::NotAFrame)?;
+        Ok(match t {
+            "hello" => {
+                if obj.get("v").and_then(Value::as_u64) != Some(1) {
+                    return Err(DecodeError::Field("v"));
+                }
+                ServerFrame::Hello {
+                    nonce: text(obj, "nonce")?,
+                }
+            }
+            "welcome" => ServerFrame::Welcome {
+                room: text(obj, "room")?,
+                alias: text(obj, "alias")?,
+                members: obj
+                    .get("members")
+                    .and_then(Value::as_array)
+                    .and_then(|a| {
+                        a.iter()
+                            .map(|m| m.as_str().map(str::to_owned))
+                            .collect::<Option<Vec<_>>>()
+                    })
+                    .ok_or(DecodeError::Field("members"))?,
+                created: obj
+                    .get("created")
+                    .and_then(Value::as_bool)
+                    .ok_or(DecodeError::Field("created"))?,
+                creator: text(obj, "creator")?,
+            },
+            "joined" => ServerFrame::Joined {
+                alias: text(obj, "alias")?,
+            },
+            "left" => ServerFrame::Left {
+                alias: text(obj, "alias")?,
+                reason: match text(obj, "reason")?.as_str() {
+                    "exit" => LeftReason::Exit,
+                    "gone" => LeftReason::Gone,
+                    _ => return Err(DecodeError::Field("reason")),
+                },
+                body: optional_text(obj, "body")?,
+            },
+            "msg" => ServerFrame::Msg {
+                from: text(obj, "from")?,
+                body: text(obj, "body")?,
+                ts: number(obj, "ts")?,
+                seq: number(obj, "seq")?,
+            },
+            "purr" => ServerFrame::Purr {
+                from: text(obj, "from")?,
+                to: text(obj, "to")?,
+                body: text(obj, "body")?,
+                ts: number(obj, "ts")?,
+                seq: number(obj, "seq")?,
+            },
+            "kicked" => ServerFrame::Kicked {
+                alias: text(obj, "alias")?,
+                by: text(obj, "by")?,
+            },
+            "purged" => ServerFrame::Purged {
+                by: optional_text(obj, "by")?,
+            },
+            "error" => {
+                let code = text(obj, "code")?;
+                ServerFrame::Error {
+                    code: code.parse().map_err(|_| DecodeError::UnknownCode(code))?,
+                    message: text(obj, "message")?,
+                }
+            }
+            other => return Err(DecodeError::UnknownType(other.to_owned())),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BODY: &str = "ASdPZYA8pP1tcIz1nkClVWN5ft55RDgTzz1UR2ApImwKiCAoAJs41isZsIEwE9aL5A";
+
+    /// One of every variant. A new variant is a compile error in `kind` and `encode`
+    /// (exhaustive matches); `every_kind_is_covered` counts kinds, so raise its count
+    /// and add the example here, and the round trip proves `decode` knows it.
+    fn examples() -> Vec<ServerFrame> {
+        let s = |x: &str| x.to_owned();
+        vec![
+            ServerFrame::Hello { nonce: s("abc") },
+            ServerFrame::Welcome {
+                room: s("G7BEqt7RkMfKiEM-dJA_lQ"),
+                alias: s("b"),
+                members: vec![s("a"), s("b")],
+                created: true,
+                creator: s("a"),
+            },
+            ServerFrame::Joined { alias: s("a") },
+            ServerFrame::Left {
+                alias: s("a"),
+                reason: LeftReason::Exit,
+                body: Some(s(BODY)),
+            },
+            ServerFrame::Left {
+                alias: s("a"),
+                reason: LeftReason::Gone,
+                body: None,
+            },
+            ServerFrame::Msg {
+                from: s("a"),
+                body: s(BODY),
+                ts: 5,
+                seq: 9,
+            },
+            ServerFrame::Purr {
+                from: s("a"),
+                to: s("b"),
+                body: s(BODY),
+                ts: 1,
+                seq: 2,
+            },
+            ServerFrame::Kicked {
+                alias: s("a"),
+                by: s("b"),
+            },
+            ServerFrame::Purged { by: Some(s("a")) },
+            ServerFrame::Purged { by: None },
+            ServerFrame::Error {
+                code: Code::NoRoom,
+                message: s("say \"hi\"\n\\"),
+            },
+        ]
+    }
+
+    #[test]
+    fn every_frame_decodes_to_what_was_encoded() {
+        for f in examples() {
+            let json = f.encode();
+            assert_eq!(ServerFrame::decode(&json), Ok(f), "{json}");
+        }
+    }
+
+    #[test]
+    fn every_kind_is_covered() {
+        let kinds: std::collections::BTreeSet<_> =
+            examples().iter().map(ServerFrame::kind).collect();
+        assert_eq!(kinds.len(), 9, "{kinds:?}");
+    }
+
+    #[test]
+    fn frames_have_the_documented_shapes() {
+        let msg = ServerFrame::Msg {
+            from: "a",
+            body: "B",
+            ts: 5,
+            seq: 9,
+        };
+        assert_eq!(
+            msg.encode(),
+            r#"{"t":"msg","from":"a","body":"B","ts":5,"seq":9}"#
+        );
+        let hello = ServerFrame::<&str>::Hello { nonce: "n" };
+        assert_eq!(hello.encode(), r#"{"t":"hello","v":1,"nonce":"n"}"#);
+        let shutdown = ServerFrame::<&str>::Purged { by: None };
+        assert_eq!(shutdown.encode(), r#"{"t":"purged","reason":"shutdown"}"#);
+    }
+
+    #[test]
+    fn what_is_not_v1_is_an_error_never_a_panic() {
+        assert_eq!(ServerFrame::decode("[1]"), Err(DecodeError::NotAFrame));
+        assert_eq!(ServerFrame::decode("nope"), Err(DecodeError::NotAFrame));
+        assert_eq!(
+            ServerFrame::decode(r#"{"t":"dance"}"#),
+            Err(DecodeError::UnknownType("dance".into()))
+        );
+        assert_eq!(
+            ServerFrame::decode(r#"{"t":"error","code":"new_thing","message":""}"#),
+            Err(DecodeError::UnknownCode("new_thing".into()))
+        );
+        assert_eq!(
+            ServerFrame::decode(r#"{"t":"msg","from":"a","body":"B","ts":-1,"seq":1}"#),
+            Err(DecodeError::Field("ts"))
+        );
+        assert_eq!(
+            ServerFrame::decode(
+                r#"{"t":"welcome","room":"r","alias":"a","members":[1],"created":true,"creator":""}"#
+            ),
+            Err(DecodeError::Field("members"))
+        );
+    }
+}
