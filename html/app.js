@@ -194,20 +194,20 @@ function openSession({ room: id, secret, alias, keys, mode, via }) {
     membersChanged();
     view.system(`${who} joined.`, 'joined');
   });
-  on('left', ({ alias: who, reason, farewell, farewellBad }) => {
+  on('left', ({ alias: who, reason, farewell, farewellBad, creator }) => {
     if (!room || !room.members.includes(who)) return;
-    removeMember(who);
+    removeMember(who, creator);
     if (farewell) view.farewell(who, farewell);
     else if (farewellBad) view.system(`${who} left. Their farewell failed verification and is not shown.`, 'unverified');
     else view.system(reason === 'gone' ? `${who} lost connection and left.` : `${who} left.`, 'left');
   });
-  on('kicked', ({ alias: who, by }) => {
+  on('kicked', ({ alias: who, by, creator }) => {
     if (!room) return;
     if (who === room.self) {
       kickedBy = by;
       return;
     }
-    removeMember(who);
+    removeMember(who, creator);
     view.system(by ? `${who} was removed by ${by}.` : `${who} was removed.`, 'kicked');
   });
   on('msg', (d) => view.message({ kind: 'msg', ...d }));
@@ -253,11 +253,11 @@ function openSession({ room: id, secret, alias, keys, mode, via }) {
   s.connect();
 }
 
-// The server passes the creator's role to the member present longest when the
-// creator leaves; the list is in joining order, so that is its first name.
-function removeMember(who) {
+// `creator` is the server's word on who moderates now (PROTOCOL.md section 6): the
+// server applies the hand-over rule, the page only follows it.
+function removeMember(who, creator) {
   room.members = room.members.filter((m) => m !== who);
-  if (who === room.creator) room.creator = room.members[0] ?? '';
+  room.creator = creator;
   membersChanged();
 }
 

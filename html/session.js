@@ -5,8 +5,8 @@
 // Events (CustomEvent detail):
 //   welcome {members, creator, created, recreated}   joined {alias}
 //   msg {from, text, ts, own}   purr {from, to, text, ts, own}
-//   unverified {kind, from}     left {alias, reason, farewell, farewellBad}
-//   kicked {alias, by}          purged {by, reason}
+//   unverified {kind, from}     left {alias, reason, farewell, farewellBad, creator}
+//   kicked {alias, by, creator} purged {by, reason}
 //   refused {code, message}     (an error before we got in; the attempt is over)
 //   noroom {}                   (asked to join a room nobody is in, with askCreate: the
 //                               page calls createRoom() or cancel())
@@ -117,10 +117,10 @@ export class Session extends EventTarget {
           farewell = open(this.keys, { room: this.room, kind: 'exit', from: alias, to: '' }, f.body);
           farewellBad = farewell === null;
         }
-        return this.#emit('left', { alias, reason: str(f.reason), farewell, farewellBad });
+        return this.#emit('left', { alias, reason: str(f.reason), farewell, farewellBad, creator: str(f.creator) });
       }
       case 'kicked':
-        return this.#emit('kicked', { alias: str(f.alias), by: str(f.by) });
+        return this.#emit('kicked', { alias: str(f.alias), by: str(f.by), creator: str(f.creator) });
       case 'purged':
         this.purged = { by: str(f.by), reason: str(f.reason) };
         return this.#emit('purged', this.purged);

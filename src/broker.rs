@@ -74,6 +74,16 @@ struct Room {
     seq: u64,
 }
 
+impl Room {
+    /// The alias of who moderates now (`--moderation creator`), as frames name it.
+    fn creator_alias(&self) -> &str {
+        self.members
+            .iter()
+            .find(|m| m.conn.id == self.creator)
+            .map_or("", |m| m.alias.as_str())
+    }
+}
+
 struct Broker {
     rooms: HashMap<String, Room>,
     /// Which room each joined connection is in.
@@ -257,11 +267,7 @@ impl Broker {
         self.seats.insert(conn.id, room_id.clone());
         self.stats.add_member(1);
         let aliases: Vec<&str> = room.members.iter().map(|m| m.alias.as_str()).collect();
-        let creator = room
-            .members
-            .iter()
-            .find(|m| m.conn.id == room.creator)
-            .map_or("", |m| m.alias.as_str());
+        let creator = room.creator_alias();
         let welcome = ServerFrame::Welcome {
             room: room_id.as_str(),
             alias: alias.as_str(),
@@ -351,7 +357,8 @@ impl Broker {
 
     fn kick(&mut self, conn: &Conn, alias: &str) -> Result<(), Refusal> {
         let moderation = self.moderation;
-        let (_, room) = self.seat(conn.id)?;
+        let (room_id, room) = self.seat(conn.id)?;
+        let room_id = room_id.to_owned();
         let by = Self::alias_of(room, conn.id);
         if by.eq_ignore_ascii_case(alias) {
             return Err(Refusal::new(
@@ -371,13 +378,25 @@ impl Broker {
                 Code::NoMember,
                 "nobody in this room has that alias",
             ))?;
+        // Out first, so that the frame names the creator after the kick.
+        self.remove(victim.id);
+        let Some(room) = self.rooms.get(&room_id) else {
+            return Ok(());
+        };
         let kicked = ServerFrame::Kicked {
             alias: alias.as_str(),
             by: by.as_str(),
-        };
-        let dropped = deliver(room.members.iter(), &kicked.to_frame());
-        victim.out.close(close::KICKED, "kicked");
-        self.remove(victim.id);
+            creator: room.creator_alias(),
+        }
+        .to_frame();
+        let dropped = deliver(room.members.iter(), &kicked);
+        // The victim hears it too, then is closed; it is already out of the room, so
+        // an overflow needs no announcement.
+        if victim.out.send(&kicked).is_ok() {
+            victim.out.close(close::KICKED, "kicked");
+        } else {
+            victim.out.kill();
+        }
         self.evict(dropped);
         Ok(())
     }
@@ -453,6 +472,7 @@ impl Broker {
             alias: alias.as_str(),
             reason,
             body,
+            creator: room.creator_alias(),
         };
         let dropped = deliver(room.members.iter(), &left.to_frame());
         self.evict(dropped);
@@ -645,10 +665,15 @@ mod tests {
         send(&mut b, &alice, Request::Exit { body: None });
         assert_eq!(alice.closed(), Some(close::NORMAL));
         assert_eq!(creator(&b), 2);
+        let left = carol.take().pop().expect("left");
+        assert_eq!(
+            (&left["t"], &left["creator"]),
+            (&"left".into(), &"bob".into())
+        );
         // ...and the next in joining order after bob, when bob goes too.
         assert!(b.on(Event::Gone(bob.conn.id)));
         assert_eq!(creator(&b), 3);
-        carol.take();
+        assert_eq!(carol.take()[0]["creator"], "carol");
         send(
             &mut b,
             &carol,
@@ -805,8 +830,37 @@ mod tests {
             (&"kicked".into(), &"bob".into(), &"Alice".into()),
             "named as the member calls itself"
         );
+        assert_eq!(kicked[0]["creator"], "Alice");
         assert_eq!(bob.closed(), Some(close::KICKED));
         assert_eq!(b.rooms[ROOM].members.len(), 2);
+    }
+
+    #[test]
+    fn a_kicked_creator_hands_the_role_on_and_the_kicked_frame_says_to_whom() {
+        let mut b = broker(Moderation::Anyone);
+        let [alice, bob, carol] = [1, 2, 3].map(|id| Member::new(id, 100));
+        enter(&mut b, &alice, "alice");
+        enter(&mut b, &bob, "bob");
+        enter(&mut b, &carol, "carol");
+        for m in [&alice, &bob, &carol] {
+            m.take();
+        }
+        send(
+            &mut b,
+            &carol,
+            Request::Kick {
+                alias: "alice".into(),
+            },
+        );
+        for m in [&alice, &bob, &carol] {
+            let got = m.take();
+            assert_eq!(
+                (&got[0]["t"], &got[0]["alias"], &got[0]["creator"]),
+                (&"kicked".into(), &"alice".into(), &"bob".into())
+            );
+        }
+        assert_eq!(alice.closed(), Some(close::KICKED));
+        assert_eq!(creator(&b), 2);
     }
 
     #[test]

@@ -82,11 +82,13 @@ pub enum Event {
     Joined {
         alias: String,
     },
-    /// `farewell` is the opened `exit` body, if the member left one.
+    /// `farewell` is the opened `exit` body, if the member left one; `creator` who
+    /// moderates now (the server applies the hand-over rule, clients only follow it).
     Left {
         alias: String,
         reason: String,
         farewell: Option<Result<String, String>>,
+        creator: String,
     },
     /// A `msg` (`to` = None) or a `purr`. `text` is Err with a reason when the tag fails.
     Message {
@@ -99,6 +101,7 @@ pub enum Event {
     Kicked {
         alias: String,
         by: String,
+        creator: String,
     },
     Purged {
         by: Option<String>,
@@ -351,10 +354,12 @@ impl Session {
                 alias,
                 reason,
                 body,
+                creator,
             } => Event::Left {
                 farewell: body.map(|b| self.open(Kind::Exit, &alias, "", &b)),
                 alias,
                 reason: reason.as_str().to_owned(),
+                creator,
             },
             ServerFrame::Msg {
                 from,
@@ -381,7 +386,7 @@ impl Session {
                 ts,
                 seq,
             },
-            ServerFrame::Kicked { alias, by } => Event::Kicked { alias, by },
+            ServerFrame::Kicked { alias, by, creator } => Event::Kicked { alias, by, creator },
             ServerFrame::Purged { by } => Event::Purged { by },
             ServerFrame::Error { code, message } => Event::Error { code, message },
             // Only ever the first frame; a second one changes nothing.

@@ -17,6 +17,8 @@ pub struct ServerConfig {
     pub addr: SocketAddr,
     pub ws_port: u16,
     pub max_message_bytes: usize,
+    /// `--moderation creator`: only the room's creator may kick and stop.
+    pub creator_moderates: bool,
 }
 
 impl ServerConfig {
@@ -126,6 +128,7 @@ fn parse_response(raw: &[u8], addr: SocketAddr) -> Result<ServerConfig, String> 
         addr,
         ws_port,
         max_message_bytes,
+        creator_moderates: json["moderation"] == "creator",
     })
 }
 

@@ -190,6 +190,8 @@ fn chat(entered: Entered) -> Exit {
         stdout_tty: unsafe { libc::isatty(libc::STDOUT_FILENO) } == 1,
         me,
         members: Vec::new(),
+        creator: String::new(),
+        creator_moderates: config.creator_moderates,
         max_bytes: config.max_message_bytes,
         pacer: Pacer::new(Instant::now()),
         held: None,
@@ -265,6 +267,10 @@ struct Room {
     stdout_tty: bool,
     me: String,
     members: Vec<String>,
+    /// Who may kick and stop, as the server last said (welcome, left, kicked): the
+    /// server applies the hand-over rule, this client only follows it.
+    creator: String,
+    creator_moderates: bool,
     max_bytes: usize,
     pacer: Pacer,
     /// A command waiting for the pacer.
@@ -338,12 +344,16 @@ impl Room {
 
     fn show_welcome(&mut self, welcome: Event, new_room: Option<NewRoom>) -> Result<(), Exit> {
         let Event::Welcome {
-            members, created, ..
+            members,
+            created,
+            creator,
+            ..
         } = welcome
         else {
             return Err(Exit::Protocol("the server did not send welcome".into()));
         };
         self.members = members;
+        self.creator = creator;
         let line = self.paint.welcome(&self.members);
         self.print(&line)?;
         match new_room {
@@ -387,18 +397,22 @@ impl Room {
                 alias,
                 reason,
                 farewell,
+                creator,
             } => {
                 self.members.retain(|m| *m != alias);
-                self.paint.left(&alias, &reason, farewell.as_ref())
+                let line = self.paint.left(&alias, &reason, farewell.as_ref());
+                self.print(&line)?;
+                return self.new_creator(creator);
             }
-            Event::Kicked { alias, by } => {
+            Event::Kicked { alias, by, creator } => {
                 if alias == self.me {
                     self.kicked_by = Some(by.clone());
                     self.ending();
-                } else {
-                    self.members.retain(|m| *m != alias);
+                    return self.print(&self.paint.kicked(&alias, &by));
                 }
-                self.paint.kicked(&alias, &by)
+                self.members.retain(|m| *m != alias);
+                self.print(&self.paint.kicked(&alias, &by))?;
+                return self.new_creator(creator);
             }
             Event::Purged { by } => {
                 let line = self.paint.purged(by.as_deref());
@@ -409,6 +423,27 @@ impl Room {
             Event::Error { code, message } => self.paint.error(code, &message),
             // A newer server's extensions, and a second welcome, change nothing here.
             Event::Welcome { .. } | Event::Other(_) | Event::Closed { .. } => return Ok(()),
+        };
+        self.print(&line)
+    }
+
+    /// Follows the server's word on who moderates, saying so when it matters here.
+    fn new_creator(&mut self, creator: String) -> Result<(), Exit> {
+        if creator == self.creator {
+            return Ok(());
+        }
+        self.creator = creator;
+        if !self.creator_moderates || self.creator.is_empty() {
+            return Ok(());
+        }
+        let line = if self.creator == self.me {
+            self.paint
+                .note("you may now kick and stop: the room's creator left")
+        } else {
+            self.paint.note(&format!(
+                "{} may now kick and stop: the room's creator left",
+                render::field(&self.creator)
+            ))
         };
         self.print(&line)
     }
@@ -536,10 +571,15 @@ impl Room {
                     self.members.len(),
                     self.members
                         .iter()
-                        .map(|m| if *m == self.me {
-                            format!("{} (you)", render::field(m))
-                        } else {
-                            render::field(m)
+                        .map(|m| {
+                            let mut name = render::field(m);
+                            if *m == self.me {
+                                name.push_str(" (you)");
+                            }
+                            if self.creator_moderates && *m == self.creator {
+                                name.push_str(" (creator)");
+                            }
+                            name
                         })
                         .collect::<Vec<_>>()
                         .join(", ")

@@ -45,10 +45,12 @@ pub enum ServerFrame<S = String> {
     Joined {
         alias: S,
     },
+    /// `creator` (extension): who moderates once `alias` is gone.
     Left {
         alias: S,
         reason: LeftReason,
         body: Option<S>,
+        creator: S,
     },
     Msg {
         from: S,
@@ -63,9 +65,11 @@ pub enum ServerFrame<S = String> {
         ts: u64,
         seq: u64,
     },
+    /// `creator` (extension): who moderates once `alias` is gone.
     Kicked {
         alias: S,
         by: S,
+        creator: S,
     },
     /// `by` is None when the server shuts down (`reason` "shutdown", else "stop").
     Purged {
@@ -174,12 +178,14 @@ impl<S: AsRef<str>> ServerFrame<S> {
                 alias,
                 reason,
                 body,
+                creator,
             } => {
                 put(&mut out, "alias", alias);
                 put_str(&mut out, "reason", reason.as_str());
                 if let Some(b) = body {
                     put(&mut out, "body", b);
                 }
+                put(&mut out, "creator", creator);
             }
             ServerFrame::Msg {
                 from,
@@ -203,9 +209,10 @@ impl<S: AsRef<str>> ServerFrame<S> {
                 put(&mut out, "body", body);
                 let _ = write!(out, ",\"ts\":{ts},\"seq\":{seq}");
             }
-            ServerFrame::Kicked { alias, by } => {
+            ServerFrame::Kicked { alias, by, creator } => {
                 put(&mut out, "alias", alias);
                 put(&mut out, "by", by);
+                put(&mut out, "creator", creator);
             }
             ServerFrame::Purged { by } => match by {
                 Some(by) => {
@@ -304,6 +311,7 @@ impl ServerFrame<String> {
                     _ => return Err(DecodeError::Field("reason")),
                 },
                 body: optional_text(obj, "body")?,
+                creator: text(obj, "creator")?,
             },
             "msg" => ServerFrame::Msg {
                 from: text(obj, "from")?,
@@ -321,6 +329,7 @@ impl ServerFrame<String> {
             "kicked" => ServerFrame::Kicked {
                 alias: text(obj, "alias")?,
                 by: text(obj, "by")?,
+                creator: text(obj, "creator")?,
             },
             "purged" => ServerFrame::Purged {
                 by: optional_text(obj, "by")?,
@@ -362,11 +371,13 @@ mod tests {
                 alias: s("a"),
                 reason: LeftReason::Exit,
                 body: Some(s(BODY)),
+                creator: s("b"),
             },
             ServerFrame::Left {
                 alias: s("a"),
                 reason: LeftReason::Gone,
                 body: None,
+                creator: s(""),
             },
             ServerFrame::Msg {
                 from: s("a"),
@@ -384,6 +395,7 @@ mod tests {
             ServerFrame::Kicked {
                 alias: s("a"),
                 by: s("b"),
+                creator: s("b"),
             },
             ServerFrame::Purged { by: Some(s("a")) },
             ServerFrame::Purged { by: None },
