@@ -16,6 +16,7 @@ pub mod http;
 pub mod net;
 pub mod protocol;
 pub mod ratelimit;
+pub mod signals;
 pub mod stats;
 pub mod term;
 pub mod wipe;

@@ -111,13 +111,16 @@ pub(crate) fn interface_addresses() -> Vec<IpAddr> {
         // SAFETY: `cur` is a node of the list getifaddrs returned and has not been freed.
         let ifa = unsafe { &*cur };
         if !ifa.ifa_addr.is_null() {
-            // SAFETY: the family field says which sockaddr type the pointer holds.
+            // SAFETY: a non-null ifa_addr points to a sockaddr, whose family field
+            // says which sockaddr type it really is.
             match i32::from(unsafe { (*ifa.ifa_addr).sa_family }) {
                 libc::AF_INET => {
+                    // SAFETY: AF_INET means the pointer holds a sockaddr_in.
                     let sa = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in) };
                     out.push(IpAddr::V4(Ipv4Addr::from(u32::from_be(sa.sin_addr.s_addr))));
                 }
                 libc::AF_INET6 => {
+                    // SAFETY: AF_INET6 means the pointer holds a sockaddr_in6.
                     let sa = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in6) };
                     out.push(IpAddr::V6(Ipv6Addr::from(sa.sin6_addr.s6_addr)));
                 }

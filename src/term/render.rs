@@ -3,6 +3,8 @@
 //! [`field`] or [`body`] here, so nothing received can move the cursor, change the
 //! window title or fake a line of its own.
 
+use std::io::IsTerminal;
+
 use super::html;
 use crate::protocol::now_ms;
 use crate::wire::Code;
@@ -63,8 +65,9 @@ pub fn body(raw: &str) -> String {
 pub fn hhmm(ms: u64) -> String {
     // The type comes from localtime_r: naming `time_t` warns on musl, where it changes.
     let secs = (ms / 1000).try_into().unwrap_or(0);
-    // SAFETY: localtime_r writes only into `tm`, which is plain data.
+    // SAFETY: `tm` is plain data, for which all zeroes is a valid value.
     let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    // SAFETY: localtime_r reads `secs` and writes only into `tm`, both valid.
     if unsafe { libc::localtime_r(&secs, &mut tm) }.is_null() {
         let day = ms / 1000 % 86_400; // no time zone data: UTC is still a time
         return format!("{:02}:{:02}", day / 3600, day / 60 % 60);
@@ -99,8 +102,7 @@ impl Painter {
 
     /// Colour if stdout is a terminal and NO_COLOR is not set at all (even empty).
     pub fn wants_colour() -> bool {
-        // SAFETY: isatty only inspects the descriptor.
-        let tty = unsafe { libc::isatty(libc::STDOUT_FILENO) } == 1;
+        let tty = std::io::stdout().is_terminal();
         colour_allowed(std::env::var_os("NO_COLOR").is_some(), tty)
     }
 

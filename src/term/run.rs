@@ -7,7 +7,7 @@
 //! split between a reader and a writer thread).
 
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
-use std::io::{self, BufRead, Write};
+use std::io::{self, BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -23,6 +23,7 @@ use super::render::{self, Painter};
 use super::secret::{self, SecretError};
 use crate::client::{Client, ClientError, Event, Session};
 use crate::crypto::{self, RoomKeys};
+use crate::signals;
 use crate::wire::{Code, close};
 
 /// How long the server has to answer a connection or request.
@@ -137,8 +138,7 @@ fn enter(args: &JoinArgs) -> Result<Entered, Exit> {
 
 /// A note on stderr while nothing else is visibly happening (PBKDF2 takes seconds on a Pi).
 fn progress(text: &str) {
-    // SAFETY: isatty only inspects the descriptor.
-    if unsafe { libc::isatty(libc::STDERR_FILENO) } == 1 {
+    if io::stderr().is_terminal() {
         eprintln!("{text}");
     }
 }
@@ -186,8 +186,7 @@ fn chat(entered: Entered) -> Exit {
     let colour = Painter::wants_colour();
     let mut room = Room {
         paint: Painter::new(colour, &me),
-        // SAFETY: isatty only inspects the descriptor.
-        stdout_tty: unsafe { libc::isatty(libc::STDOUT_FILENO) } == 1,
+        stdout_tty: io::stdout().is_terminal(),
         me,
         members: Vec::new(),
         creator: String::new(),
@@ -211,24 +210,14 @@ fn chat(entered: Entered) -> Exit {
 /// Blocks the signals that should end the session cleanly in every thread, so that
 /// one thread can take them with sigwait and say so on a channel.
 fn watch_signals() -> io::Result<Receiver<()>> {
-    // SAFETY: sigset_t is plain data; the calls only read and write `set`.
-    let set = unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
-            libc::sigaddset(&mut set, sig);
-        }
-        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-        set
-    };
+    let blocked = signals::block(&[libc::SIGINT, libc::SIGTERM, libc::SIGHUP]);
     let (tx, rx) = crossbeam_channel::bounded(4);
     thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
             loop {
-                let mut sig: libc::c_int = 0;
-                // SAFETY: `set` is an initialised signal set and `sig` a valid out-pointer.
-                if unsafe { libc::sigwait(&set, &mut sig) } == 0 && tx.send(()).is_err() {
+                blocked.wait();
+                if tx.send(()).is_err() {
                     return;
                 }
             }

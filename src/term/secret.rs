@@ -5,7 +5,7 @@
 //! not leave the person's shell typing blind.
 
 use std::fs::OpenOptions;
-use std::io::{self, BufRead, Read, Write};
+use std::io::{self, BufRead, IsTerminal, Read, Write};
 use std::os::fd::AsRawFd;
 use std::ptr;
 use std::sync::atomic::{AtomicI32, AtomicPtr, Ordering};
@@ -25,8 +25,7 @@ pub enum SecretError {
 
 /// Reads one secret line. `prompt` is shown on the terminal only, never on stdout.
 pub fn read(prompt: &str) -> Result<Zeroizing<String>, SecretError> {
-    // SAFETY: isatty only inspects the descriptor.
-    let line = if unsafe { libc::isatty(libc::STDIN_FILENO) } == 1 {
+    let line = if io::stdin().is_terminal() {
         read_from_tty(prompt)
             .map_err(|e| SecretError::Io(format!("cannot read from the terminal: {e}")))?
     } else {
@@ -98,6 +97,7 @@ impl EchoOff {
     fn new(fd: libc::c_int) -> io::Result<EchoOff> {
         // SAFETY: termios is plain data filled in by tcgetattr.
         let mut saved: Box<libc::termios> = Box::new(unsafe { std::mem::zeroed() });
+        // SAFETY: `saved` is a valid, exclusively borrowed termios for tcgetattr to fill.
         if unsafe { libc::tcgetattr(fd, &mut *saved) } != 0 {
             return Err(io::Error::last_os_error());
         }
