@@ -5,7 +5,8 @@
 //! Files, one job each: `args` the flags, `link` invite links and addresses,
 //! `config` the HTTP fetch of `/config.json`, `secret` passphrases without echo,
 //! `commands` typed slash commands, `html` and `render` received text made plain
-//! and inert, `pace` send pacing, `exit` exit statuses, `run` the session itself.
+//! and inert, `pace` send pacing, `exit` exit statuses, `run` joining (flags to `welcome`),
+//! `room` the room's state machine (`welcome` to exit status).
 //!
 //! Nothing is written anywhere but the terminal: no history, no log, no file.
 
@@ -17,6 +18,7 @@ mod html;
 mod link;
 mod pace;
 mod render;
+mod room;
 mod run;
 mod secret;
 
