@@ -50,7 +50,7 @@ pub fn text(json: &str) -> Frame {
 }
 
 /// A close frame; the reason is cut to fit the 125-byte control frame limit.
-pub fn close(code: u16, reason: &str) -> Frame {
+pub(crate) fn close(code: u16, reason: &str) -> Frame {
     let mut payload = code.to_be_bytes().to_vec();
     let mut cut = reason.len().min(123);
     while !reason.is_char_boundary(cut) {
@@ -60,7 +60,7 @@ pub fn close(code: u16, reason: &str) -> Frame {
     encode(OP_CLOSE, &payload).into()
 }
 
-pub fn ping() -> Frame {
+pub(crate) fn ping() -> Frame {
     encode(OP_PING, b"").into()
 }
 

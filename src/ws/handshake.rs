@@ -67,7 +67,8 @@ fn refuse(status: StatusCode, text: &str) -> ErrorResponse {
 #[derive(Debug)]
 pub enum HandshakeFailure {
     TimedOut,
-    Refused(tungstenite::Error),
+    /// The request was refused (bad path, origin, host) or broke HTTP/WebSocket rules.
+    Refused,
 }
 
 /// A stream whose reads can be held to a deadline (by reading with [`read_by`]).
@@ -116,7 +117,7 @@ pub fn accept<S: Read + Write + ReadDeadline>(
                 ws.get_mut().set_read_deadline(None);
                 return Ok(ws);
             }
-            Err(HandshakeError::Failure(e)) => return Err(HandshakeFailure::Refused(e)),
+            Err(HandshakeError::Failure(_)) => return Err(HandshakeFailure::Refused),
             // A read timed out (or the deadline had passed before it): only the
             // deadline decides whether to go on.
             Err(HandshakeError::Interrupted(_)) if Instant::now() >= deadline => {

@@ -2,8 +2,9 @@
 //! the connection longest in its handshake gives way to a newcomer, see
 //! [`crate::admission`]), and give each admitted one its own small thread ([`conn`]).
 
-pub mod conn;
-pub mod handshake;
+pub(crate) mod conn;
+pub(crate) mod handshake;
+// Public for the load generator, which writes the way the server does.
 pub mod outbound;
 
 use crossbeam_channel::Sender;
@@ -27,7 +28,7 @@ use outbound::FlusherHandle;
 const CONN_STACK: usize = 128 * 1024;
 
 /// Everything connection threads share: read-only settings and the ways out.
-pub struct Shared {
+pub(crate) struct Shared {
     pub limits: Limits,
     pub origins: OriginPolicy,
     pub broker: Sender<Event>,
@@ -69,7 +70,7 @@ impl Shared {
 }
 
 /// A place under the connection caps; given back when dropped.
-pub struct Ticket {
+pub(crate) struct Ticket {
     shared: Arc<Shared>,
     key: IpAddr,
     pub id: u64,
@@ -136,7 +137,7 @@ impl Drop for Ticket {
 }
 
 /// Runs the accept loop of one listener on its own thread.
-pub fn spawn_acceptor(listener: TcpListener, shared: Arc<Shared>) -> io::Result<()> {
+pub(crate) fn spawn_acceptor(listener: TcpListener, shared: Arc<Shared>) -> io::Result<()> {
     std::thread::Builder::new()
         .name("ws-accept".into())
         .stack_size(64 * 1024)

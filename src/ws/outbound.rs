@@ -28,7 +28,7 @@ use crate::wire::{self, Frame};
 
 /// How much a client may leave unread before it is disconnected.
 #[derive(Clone, Copy, Debug)]
-pub struct Bounds {
+pub(crate) struct Bounds {
     /// Frames in the queue.
     pub frames: usize,
     /// Bytes unread: the queue's unsent bytes plus the kernel send buffer.
@@ -58,7 +58,7 @@ struct State {
     dead: bool,
 }
 
-pub struct Outbound {
+pub(crate) struct Outbound {
     stream: TcpStream,
     bounds: Bounds,
     /// The send buffer as the kernel reports it (doubled, bookkeeping included): when
@@ -98,7 +98,11 @@ pub fn send_nonblocking(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
 
 /// Fixes a socket buffer (`SO_SNDBUF` or `SO_RCVBUF`) at `bytes`, which also turns
 /// off the kernel's autotuning of it; returns the size the kernel reports (doubled).
-pub fn fix_buffer(socket: &TcpStream, option: libc::c_int, bytes: usize) -> io::Result<usize> {
+pub(crate) fn fix_buffer(
+    socket: &TcpStream,
+    option: libc::c_int,
+    bytes: usize,
+) -> io::Result<usize> {
     let fd = socket.as_raw_fd();
     let value = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
     let size = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
@@ -330,7 +334,7 @@ impl State {
 
 /// Lets a connection hand its blocked queue to the flusher thread.
 #[derive(Clone)]
-pub struct FlusherHandle {
+pub(crate) struct FlusherHandle {
     tx: Sender<Arc<Outbound>>,
     wake: Arc<UnixStream>,
 }
@@ -346,7 +350,7 @@ impl FlusherHandle {
 
 /// Starts the one thread that drains every blocked queue, waiting on all of
 /// their sockets at once with poll(2).
-pub fn start_flusher() -> io::Result<FlusherHandle> {
+pub(crate) fn start_flusher() -> io::Result<FlusherHandle> {
     let (wake_tx, wake_rx) = UnixStream::pair()?;
     wake_tx.set_nonblocking(true)?;
     wake_rx.set_nonblocking(true)?;
