@@ -8,7 +8,8 @@
 //! as the IPv4 address it is.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::{IpAddr, Ipv6Addr, TcpStream};
+use std::os::fd::AsRawFd;
 use std::time::Instant;
 
 /// The address a connection is counted under.
@@ -40,6 +41,26 @@ pub fn longest_waiting<T>(
         .filter(|(_, key, _)| scope.is_none_or(|s| s == *key))
         .min_by_key(|(_, _, since)| *since)
         .map(|(id, _, _)| id)
+}
+
+/// Refuses a newcomer for whom no place could be made: a plain 503 whose body is
+/// `word`, sent without waiting (an accepting thread never blocks on a refused client);
+/// the caller then drops the stream, which hangs up.
+pub fn refuse(stream: &TcpStream, word: &str) {
+    let reply = format!(
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n\
+Content-Length: {}\r\nConnection: close\r\n\r\n{word}\n",
+        word.len() + 1
+    );
+    // SAFETY: `reply` is a valid buffer of its length for the whole call.
+    unsafe {
+        libc::send(
+            stream.as_raw_fd(),
+            reply.as_ptr().cast(),
+            reply.len(),
+            libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+        );
+    }
 }
 
 /// Connections held, in all and per address (by [`key`]).

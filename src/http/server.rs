@@ -229,7 +229,7 @@ impl Connections {
         {
             match self.longest_waiting(scope) {
                 Some(i) => self.close(i),
-                None => return refuse_busy(&stream),
+                None => return admission::refuse(&stream, "server_busy"),
             }
         }
         if stream.set_nonblocking(true).is_err() {
@@ -245,21 +245,6 @@ impl Connections {
             deadline: now + limits.request_timeout,
             served: 0,
         });
-    }
-}
-
-/// Every place is busy answering: a plain 503, sent without waiting, and hang up.
-fn refuse_busy(stream: &TcpStream) {
-    const REPLY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n\
-Content-Length: 12\r\nConnection: close\r\n\r\nserver_busy\n";
-    // SAFETY: REPLY is a valid buffer; MSG_DONTWAIT keeps this thread from blocking.
-    unsafe {
-        libc::send(
-            stream.as_raw_fd(),
-            REPLY.as_ptr().cast(),
-            REPLY.len(),
-            libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
-        );
     }
 }
 
