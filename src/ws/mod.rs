@@ -1,5 +1,5 @@
 //! The chat port: accept TCP connections, admit them under the connection caps (where
-//! the connection longest in its handshake gives way to a newcomer, see
+//! a connection still in its handshake gives way to a newcomer, see
 //! [`crate::admission`]), and give each admitted one its own small thread ([`conn`]).
 
 pub mod conn;
@@ -90,7 +90,7 @@ impl Ticket {
                 .handshaking
                 .iter()
                 .map(|(id, (k, since, _))| (*id, *k, *since));
-            let victim = admission::longest_waiting(waiting, scope)?;
+            let victim = places.counts.victim(waiting, scope)?;
             if let Some((victim_key, _, stream)) = places.handshaking.remove(&victim) {
                 // Its handshake read fails at once, and its thread ends.
                 let _ = stream.shutdown(Shutdown::Both);
