@@ -325,20 +325,12 @@ impl Broker {
             .find(|m| m.conn.id == conn.id)
             .map_or("", |m| m.alias.as_str());
         let (ts, seq) = (protocol::now_ms(), room.seq);
-        let f = match to {
-            None => ServerFrame::Msg {
-                from,
-                body,
-                ts,
-                seq,
-            },
-            Some(to) => ServerFrame::Purr {
-                from,
-                to,
-                body,
-                ts,
-                seq,
-            },
+        let f = ServerFrame::Relayed {
+            from,
+            to,
+            body,
+            ts,
+            seq,
         }
         .to_frame();
         let dropped = match target {
@@ -622,6 +614,19 @@ mod tests {
         enter_room(b, m, ROOM, alias);
     }
 
+    /// Members 1, 2, 3 (in that joining order) in ROOM, with what joining sent them
+    /// already taken.
+    fn seated(b: &mut Broker, aliases: [&str; 3]) -> [Member; 3] {
+        let members = [1, 2, 3].map(|id| Member::new(id, 100));
+        for (m, alias) in members.iter().zip(aliases) {
+            enter(b, m, alias);
+        }
+        for m in &members {
+            m.take();
+        }
+        members
+    }
+
     fn msg(b: &mut Broker, m: &Member) {
         send(b, m, Request::Msg { body: BODY.into() });
     }
@@ -793,13 +798,7 @@ mod tests {
     #[test]
     fn whispers_need_the_exact_alias_and_kicks_take_any_case() {
         let mut b = broker(Moderation::Anyone);
-        let [alice, bob, carol] = [1, 2, 3].map(|id| Member::new(id, 100));
-        enter(&mut b, &alice, "Alice");
-        enter(&mut b, &bob, "bob");
-        enter(&mut b, &carol, "carol");
-        for m in [&alice, &bob, &carol] {
-            m.take();
-        }
+        let [alice, bob, carol] = seated(&mut b, ["Alice", "bob", "carol"]);
 
         let purr = |to: &str| Request::Purr {
             to: to.into(),
@@ -838,13 +837,7 @@ mod tests {
     #[test]
     fn a_kicked_creator_hands_the_role_on_and_the_kicked_frame_says_to_whom() {
         let mut b = broker(Moderation::Anyone);
-        let [alice, bob, carol] = [1, 2, 3].map(|id| Member::new(id, 100));
-        enter(&mut b, &alice, "alice");
-        enter(&mut b, &bob, "bob");
-        enter(&mut b, &carol, "carol");
-        for m in [&alice, &bob, &carol] {
-            m.take();
-        }
+        let [alice, bob, carol] = seated(&mut b, ["alice", "bob", "carol"]);
         send(
             &mut b,
             &carol,

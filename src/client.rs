@@ -361,31 +361,22 @@ impl Session {
                 reason: reason.as_str().to_owned(),
                 creator,
             },
-            ServerFrame::Msg {
-                from,
-                body,
-                ts,
-                seq,
-            } => Event::Message {
-                text: self.open(Kind::Msg, &from, "", &body),
-                from,
-                to: None,
-                ts,
-                seq,
-            },
-            ServerFrame::Purr {
+            ServerFrame::Relayed {
                 from,
                 to,
                 body,
                 ts,
                 seq,
-            } => Event::Message {
-                text: self.open(Kind::Purr, &from, &to, &body),
-                from,
-                to: Some(to),
-                ts,
-                seq,
-            },
+            } => {
+                let kind = if to.is_some() { Kind::Purr } else { Kind::Msg };
+                Event::Message {
+                    text: self.open(kind, &from, to.as_deref().unwrap_or(""), &body),
+                    from,
+                    to,
+                    ts,
+                    seq,
+                }
+            }
             ServerFrame::Kicked { alias, by, creator } => Event::Kicked { alias, by, creator },
             ServerFrame::Purged { by } => Event::Purged { by },
             ServerFrame::Error { code, message } => Event::Error { code, message },

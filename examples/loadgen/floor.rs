@@ -55,8 +55,9 @@ fn relayed_frame(room: &RoomCrypto, seq: u64) -> Vec<u8> {
     let ts = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
-    let relayed = ServerFrame::Msg {
+    let relayed = ServerFrame::Relayed {
         from: "m0",
+        to: None,
         body: body.as_str(),
         ts,
         seq,

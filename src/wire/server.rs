@@ -52,15 +52,11 @@ pub enum ServerFrame<S = String> {
         body: Option<S>,
         creator: S,
     },
-    Msg {
+    /// A relayed `msg` (`to` None) or `purr` (`to` the whisper's target): one
+    /// variant, as the two differ only by `to`.
+    Relayed {
         from: S,
-        body: S,
-        ts: u64,
-        seq: u64,
-    },
-    Purr {
-        from: S,
-        to: S,
+        to: Option<S>,
         body: S,
         ts: u64,
         seq: u64,
@@ -130,8 +126,8 @@ impl<S: AsRef<str>> ServerFrame<S> {
             ServerFrame::Welcome { .. } => "welcome",
             ServerFrame::Joined { .. } => "joined",
             ServerFrame::Left { .. } => "left",
-            ServerFrame::Msg { .. } => "msg",
-            ServerFrame::Purr { .. } => "purr",
+            ServerFrame::Relayed { to: None, .. } => "msg",
+            ServerFrame::Relayed { to: Some(_), .. } => "purr",
             ServerFrame::Kicked { .. } => "kicked",
             ServerFrame::Purged { .. } => "purged",
             ServerFrame::Error { .. } => "error",
@@ -141,7 +137,7 @@ impl<S: AsRef<str>> ServerFrame<S> {
     /// The frame as one line of JSON, fields in the documented order.
     pub fn encode(&self) -> String {
         let body_len = match self {
-            ServerFrame::Msg { body, .. } | ServerFrame::Purr { body, .. } => body.as_ref().len(),
+            ServerFrame::Relayed { body, .. } => body.as_ref().len(),
             _ => 0,
         };
         let mut out = String::with_capacity(body_len + 96);
@@ -187,17 +183,7 @@ impl<S: AsRef<str>> ServerFrame<S> {
                 }
                 put(&mut out, "creator", creator);
             }
-            ServerFrame::Msg {
-                from,
-                body,
-                ts,
-                seq,
-            } => {
-                put(&mut out, "from", from);
-                put(&mut out, "body", body);
-                let _ = write!(out, ",\"ts\":{ts},\"seq\":{seq}");
-            }
-            ServerFrame::Purr {
+            ServerFrame::Relayed {
                 from,
                 to,
                 body,
@@ -205,7 +191,9 @@ impl<S: AsRef<str>> ServerFrame<S> {
                 seq,
             } => {
                 put(&mut out, "from", from);
-                put(&mut out, "to", to);
+                if let Some(to) = to {
+                    put(&mut out, "to", to);
+                }
                 put(&mut out, "body", body);
                 let _ = write!(out, ",\"ts\":{ts},\"seq\":{seq}");
             }
@@ -313,15 +301,12 @@ impl ServerFrame<String> {
                 body: optional_text(obj, "body")?,
                 creator: text(obj, "creator")?,
             },
-            "msg" => ServerFrame::Msg {
+            kind @ ("msg" | "purr") => ServerFrame::Relayed {
                 from: text(obj, "from")?,
-                body: text(obj, "body")?,
-                ts: number(obj, "ts")?,
-                seq: number(obj, "seq")?,
-            },
-            "purr" => ServerFrame::Purr {
-                from: text(obj, "from")?,
-                to: text(obj, "to")?,
+                to: match kind {
+                    "purr" => Some(text(obj, "to")?),
+                    _ => None,
+                },
                 body: text(obj, "body")?,
                 ts: number(obj, "ts")?,
                 seq: number(obj, "seq")?,
@@ -379,15 +364,16 @@ mod tests {
                 body: None,
                 creator: s(""),
             },
-            ServerFrame::Msg {
+            ServerFrame::Relayed {
                 from: s("a"),
+                to: None,
                 body: s(BODY),
                 ts: 5,
                 seq: 9,
             },
-            ServerFrame::Purr {
+            ServerFrame::Relayed {
                 from: s("a"),
-                to: s("b"),
+                to: Some(s("b")),
                 body: s(BODY),
                 ts: 1,
                 seq: 2,
@@ -423,8 +409,9 @@ mod tests {
 
     #[test]
     fn frames_have_the_documented_shapes() {
-        let msg = ServerFrame::Msg {
+        let msg = ServerFrame::Relayed {
             from: "a",
+            to: None,
             body: "B",
             ts: 5,
             seq: 9,
