@@ -579,3 +579,22 @@ fn unusable_arguments_exit_with_status_2_before_any_network_use() {
         assert!(!stderr.is_empty(), "{args:?} gave no reason");
     }
 }
+
+#[test]
+fn the_terminal_follows_the_servers_word_on_who_moderates() {
+    let srv = Server::start(&["--moderation", "creator"]);
+    let (mut alice, link) = create_room(&srv, "alice");
+    let mut bob = Term::spawn(&[&link, "--alias", "bob"]);
+    bob.expect("you are in the room as bob; also here: alice");
+    bob.type_line("/who");
+    bob.expect("* in the room (2): alice (creator), bob (you)");
+    alice.type_line("/exit");
+    bob.expect("* alice left");
+    // Taken from the `left` frame's `creator`, not worked out by the client.
+    bob.expect("* you may now kick and stop: the room's creator left");
+    bob.type_line("/who");
+    bob.expect("* in the room (1): bob (you) (creator)");
+    bob.type_line("/exit");
+    let (status, _, stderr) = bob.wait();
+    assert_eq!(status, 0, "stderr: {stderr}");
+}

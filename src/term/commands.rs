@@ -1,5 +1,5 @@
 //! What a typed line means: the page's slash commands (html/commands.js), plus `/who`.
-//! Pure parsing; run.rs decides what to do.
+//! Pure parsing; room.rs decides what to do.
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Command {
