@@ -45,7 +45,7 @@ fn encode(opcode: u8, payload: &[u8]) -> Vec<u8> {
 }
 
 /// A final text frame carrying one JSON object.
-pub fn text(json: &str) -> Frame {
+pub(crate) fn text(json: &str) -> Frame {
     encode(OP_TEXT, json.as_bytes()).into()
 }
 
