@@ -10,7 +10,6 @@
 // rest is the server's inside, visible to the crate only. `admission` and `http` are
 // inside too, but stay `pub` for now: narrowing them turns items only their own tests
 // use into dead code, and those files belong to another change.
-pub mod admission;
 pub mod cli;
 pub mod client;
 pub mod crypto;
@@ -20,9 +19,10 @@ pub mod wipe;
 pub mod wire;
 pub mod ws;
 
+pub(crate) mod admission;
 pub(crate) mod broker;
 pub(crate) mod hosts;
-pub mod http;
+pub(crate) mod http;
 pub(crate) mod net;
 pub(crate) mod protocol;
 pub(crate) mod ratelimit;

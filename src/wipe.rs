@@ -45,17 +45,21 @@ unsafe fn zero(ptr: *mut u8, len: usize) {
 unsafe impl GlobalAlloc for Wiping {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let _g = lock();
+        // SAFETY: forwarded unchanged; the caller upholds GlobalAlloc's contract.
         unsafe { System.alloc(layout) }
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         let _g = lock();
+        // SAFETY: forwarded unchanged; the caller upholds GlobalAlloc's contract.
         unsafe { System.alloc_zeroed(layout) }
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: the caller owns the block of `layout.size()` bytes until it is freed.
         unsafe { zero(ptr, layout.size()) };
         let _g = lock();
+        // SAFETY: `ptr` came from `System` with this layout (every block here does).
         unsafe { System.dealloc(ptr, layout) }
     }
 
@@ -63,6 +67,7 @@ unsafe impl GlobalAlloc for Wiping {
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         // SAFETY: GlobalAlloc's contract: `new_size` is valid for `layout.align()`.
         let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
+        // SAFETY: `new_layout` has a non-zero size (GlobalAlloc's contract on realloc).
         let new = unsafe { self.alloc(new_layout) };
         if !new.is_null() {
             // SAFETY: both blocks are valid for the smaller size and do not overlap.

@@ -196,6 +196,7 @@ pub fn machine_busy() -> f64 {
 pub fn self_cpu() -> f64 {
     // SAFETY: `ru` is a valid out-pointer.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `ru` is a valid, initialised out-pointer for the whole call.
     unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
     let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     tv(ru.ru_utime) + tv(ru.ru_stime)

@@ -5,7 +5,7 @@ pub mod request;
 pub mod routes;
 pub mod server;
 
-pub use routes::{CSP, PageConfig};
+pub use routes::PageConfig;
 pub use server::Limits;
 
 use std::io;
