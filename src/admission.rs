@@ -1,14 +1,15 @@
 //! Who may hold a connection, on both ports: a total cap and a per-address share, and
-//! when either is reached, the connection that has waited longest without sending a
-//! whole request (or handshake) gives way to the newcomer, so that holding connections
-//! open (slowloris) cannot keep anyone out.
+//! when either is reached, a connection still waiting for its whole request (or
+//! handshake) gives way to the newcomer: of the address holding the most places, the
+//! one waiting longest. Holding connections open (slowloris) keeps nobody out.
 //!
 //! An IPv6 host is given a whole /64 (it picks addresses in it at will, privacy
 //! addresses rotate), so a /64 counts as one address; an IPv4-mapped IPv6 address counts
 //! as the IPv4 address it is.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::{IpAddr, Ipv6Addr, TcpStream};
+use std::os::fd::AsRawFd;
 use std::time::Instant;
 
 /// The address a connection is counted under.
@@ -31,15 +32,24 @@ pub enum Fit {
     Displace(Option<IpAddr>),
 }
 
-/// Of `waiting` (id, address key, waiting since), the one to displace within `scope`.
-pub fn longest_waiting<T>(
-    waiting: impl Iterator<Item = (T, IpAddr, Instant)>,
-    scope: Option<IpAddr>,
-) -> Option<T> {
-    waiting
-        .filter(|(_, key, _)| scope.is_none_or(|s| s == *key))
-        .min_by_key(|(_, _, since)| *since)
-        .map(|(id, _, _)| id)
+/// Refuses a newcomer for whom no place could be made: a plain 503 whose body is
+/// `word`, sent without waiting (an accepting thread never blocks on a refused client);
+/// the caller then drops the stream, which hangs up.
+pub fn refuse(stream: &TcpStream, word: &str) {
+    let reply = format!(
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n\
+Content-Length: {}\r\nConnection: close\r\n\r\n{word}\n",
+        word.len() + 1
+    );
+    // SAFETY: `reply` is a valid buffer of its length for the whole call.
+    unsafe {
+        libc::send(
+            stream.as_raw_fd(),
+            reply.as_ptr().cast(),
+            reply.len(),
+            libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+        );
+    }
 }
 
 /// Connections held, in all and per address (by [`key`]).
@@ -57,6 +67,21 @@ impl Counts {
     /// Connections held by the address `key` stands for.
     pub fn of(&self, key: IpAddr) -> usize {
         self.per_addr.get(&key).copied().unwrap_or(0)
+    }
+
+    /// Of `waiting` (id, address key, waiting since), the one to displace within
+    /// `scope`: of the address holding the most places, the one waiting longest. So a
+    /// flood from many addresses displaces its own connections, never a newcomer from
+    /// an address that holds few, however fast the flood reconnects.
+    pub fn victim<T>(
+        &self,
+        waiting: impl Iterator<Item = (T, IpAddr, Instant)>,
+        scope: Option<IpAddr>,
+    ) -> Option<T> {
+        waiting
+            .filter(|(_, key, _)| scope.is_none_or(|s| s == *key))
+            .min_by_key(|(_, key, since)| (std::cmp::Reverse(self.of(*key)), *since))
+            .map(|(id, _, _)| id)
     }
 
     /// Whether a newcomer from `key` fits under `max_total` and `max_per_addr`.
@@ -120,7 +145,7 @@ mod tests {
     }
 
     #[test]
-    fn a_full_address_displaces_its_own_longest_waiting_and_a_full_port_anyones() {
+    fn a_full_address_displaces_its_own_longest_waiting_and_a_full_port_the_heaviest_addresss() {
         let mut c = Counts::default();
         let (a, b) = (ip("10.0.0.1"), ip("10.0.0.2"));
         c.add(a);
@@ -132,8 +157,13 @@ mod tests {
         let t0 = Instant::now();
         let t1 = t0 + std::time::Duration::from_secs(1);
         let waiting = || [(1, b, t0), (2, a, t1), (3, a, t1 + (t1 - t0))].into_iter();
-        assert_eq!(longest_waiting(waiting(), Some(a)), Some(2));
-        assert_eq!(longest_waiting(waiting(), None), Some(1));
-        assert_eq!(longest_waiting(waiting(), Some(ip("10.0.0.3"))), None);
+        assert_eq!(c.victim(waiting(), Some(a)), Some(2));
+        // The port is full: the address holding the most places gives one up, even
+        // though another address's connection has waited longer.
+        assert_eq!(c.victim(waiting(), None), Some(2));
+        c.add(b);
+        c.add(b);
+        assert_eq!(c.victim(waiting(), None), Some(1));
+        assert_eq!(c.victim(waiting(), Some(ip("10.0.0.3"))), None);
     }
 }

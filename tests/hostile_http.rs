@@ -21,22 +21,28 @@ fn limited(extra: &[&str]) -> Server {
     Server::start_with_rlimit(extra, Some((libc::RLIMIT_AS, MEMORY_LIMIT)))
 }
 
+/// Sets a SOL_SOCKET option of `s` to `value`.
+fn set_socket_option<T>(s: &TcpStream, option: libc::c_int, value: &T) {
+    // SAFETY: `value` outlives the call and the length is its size.
+    let ret = unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            option,
+            (value as *const T).cast(),
+            size_of::<T>() as u32,
+        )
+    };
+    assert_eq!(ret, 0, "setsockopt {option}");
+}
+
 /// Closes with a TCP reset instead of a FIN (SO_LINGER on, zero seconds).
 fn reset_on_close(s: &TcpStream) {
     let linger = libc::linger {
         l_onoff: 1,
         l_linger: 0,
     };
-    // SAFETY: `linger` outlives the call and the length is its size.
-    unsafe {
-        libc::setsockopt(
-            s.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&linger as *const libc::linger).cast(),
-            size_of::<libc::linger>() as u32,
-        );
-    }
+    set_socket_option(s, libc::SO_LINGER, &linger);
 }
 
 fn rounds() -> usize {
@@ -153,16 +159,7 @@ fn slow_readers_pipelining_requests_cannot_stall_the_page() {
         .map(|_| {
             let s = TcpStream::connect(srv.http).expect("connect");
             let small: libc::c_int = 256;
-            // SAFETY: `small` outlives the call and the length is its size.
-            unsafe {
-                libc::setsockopt(
-                    s.as_raw_fd(),
-                    libc::SOL_SOCKET,
-                    libc::SO_RCVBUF,
-                    (&small as *const libc::c_int).cast(),
-                    size_of::<libc::c_int>() as u32,
-                );
-            }
+            set_socket_option(&s, libc::SO_RCVBUF, &small);
             s.set_nonblocking(true).expect("nonblocking");
             // 400 pipelined requests, as many as the socket takes; never read.
             for _ in 0..400 {

@@ -1,12 +1,13 @@
 //! The page port's one thread: every connection non-blocking under one poll(2), each
 //! with a deadline for its whole request and for its whole response, and a fixed
-//! number of places in which the connection that has waited longest without sending a
-//! request gives way to a newcomer.
+//! number of places in which a connection that has not sent a request gives way to a
+//! newcomer (see [`crate::admission`]).
 //!
 //! One thread, because every answer is a few kilobytes already in memory: nothing can
 //! make a response wait but the client itself, and a slow client only slows its own
 //! socket. Holding connections open (slowloris) buys nothing: each has a deadline, and
-//! when the places are full the oldest idle one is dropped, not the newcomer.
+//! when the places are full an idle one of the heaviest address is dropped, not the
+//! newcomer.
 
 use std::io::{self, IoSlice, Read, Write};
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -213,10 +214,11 @@ impl Connections {
         self.counts.remove(c.key);
     }
 
-    /// The connection that has waited longest for a request (of one address, or any).
-    fn longest_waiting(&self, scope: Option<IpAddr>) -> Option<usize> {
+    /// The waiting connection to displace (of one address, or of the heaviest).
+    fn victim(&self, scope: Option<IpAddr>) -> Option<usize> {
         let waiting = self.list.iter().enumerate().filter(|(_, c)| c.waiting());
-        admission::longest_waiting(waiting.map(|(i, c)| (i, c.key, c.since)), scope)
+        self.counts
+            .victim(waiting.map(|(i, c)| (i, c.key, c.since)), scope)
     }
 
     /// Takes a newcomer, making room for it if the places (in all or for its address)
@@ -227,9 +229,9 @@ impl Connections {
             self.counts
                 .fit(key, limits.max_connections, limits.max_per_ip)
         {
-            match self.longest_waiting(scope) {
+            match self.victim(scope) {
                 Some(i) => self.close(i),
-                None => return refuse_busy(&stream),
+                None => return admission::refuse(&stream, "server_busy"),
             }
         }
         if stream.set_nonblocking(true).is_err() {
@@ -245,21 +247,6 @@ impl Connections {
             deadline: now + limits.request_timeout,
             served: 0,
         });
-    }
-}
-
-/// Every place is busy answering: a plain 503, sent without waiting, and hang up.
-fn refuse_busy(stream: &TcpStream) {
-    const REPLY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n\
-Content-Length: 12\r\nConnection: close\r\n\r\nserver_busy\n";
-    // SAFETY: REPLY is a valid buffer; MSG_DONTWAIT keeps this thread from blocking.
-    unsafe {
-        libc::send(
-            stream.as_raw_fd(),
-            REPLY.as_ptr().cast(),
-            REPLY.len(),
-            libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
-        );
     }
 }
 
@@ -336,7 +323,7 @@ pub fn run(listeners: &[TcpListener], site: &Site, limits: &Limits) {
                     // Out of descriptors or memory: give the longest-waiting connection's
                     // descriptor back and pause, never closing the listener.
                     Err(_) => {
-                        if let Some(i) = conns.longest_waiting(None) {
+                        if let Some(i) = conns.victim(None) {
                             conns.close(i);
                         }
                         accept_paused_until = Some(now + ACCEPT_BACKOFF);

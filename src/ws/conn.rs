@@ -112,11 +112,13 @@ fn serve(stream: TcpStream, ticket: &Ticket) -> usize {
         out: out.clone(),
         deadline: None,
     };
-    let Ok(mut ws) = handshake::accept(duplex, &shared.origins, config, deadline) else {
+    let handshake = handshake::accept(duplex, &shared.origins, config, deadline, || {
+        ticket.handshake_done();
+    });
+    let Ok(mut ws) = handshake else {
         linger(&out, socket);
         return out.peak_unsent();
     };
-    ticket.handshake_done();
 
     let conn = Arc::new(Conn {
         id: ticket.id,

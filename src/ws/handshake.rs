@@ -97,6 +97,7 @@ pub fn accept<S: Read + Write + ReadDeadline>(
     policy: &OriginPolicy,
     config: WebSocketConfig,
     deadline: Instant,
+    accepted: impl FnOnce(),
 ) -> Result<WebSocket<S>, HandshakeFailure> {
     let check = |req: &Request, resp: Response| -> Result<Response, ErrorResponse> {
         if req.uri().path() != "/ws" {
@@ -106,6 +107,8 @@ pub fn accept<S: Read + Write + ReadDeadline>(
         if !policy.allows(header("origin"), header("host")) {
             return Err(refuse(StatusCode::FORBIDDEN, "host or origin not allowed"));
         }
+        // Before the 101 is written: once the client has it, its place is for keeps.
+        accepted();
         Ok(resp)
     };
     stream.set_read_deadline(Some(deadline));
@@ -181,6 +184,7 @@ mod tests {
             &policy(),
             WebSocketConfig::default(),
             deadline,
+            || panic!("a trickled handshake was accepted"),
         );
         let took = started.elapsed();
         assert!(matches!(result, Err(HandshakeFailure::TimedOut)));

@@ -1,5 +1,5 @@
 //! The chat port: accept TCP connections, admit them under the connection caps (where
-//! the connection longest in its handshake gives way to a newcomer, see
+//! a connection still in its handshake gives way to a newcomer, see
 //! [`crate::admission`]), and give each admitted one its own small thread ([`conn`]).
 
 pub mod conn;
@@ -11,7 +11,6 @@ use crossbeam_channel::Sender;
 use std::collections::{HashMap, HashSet};
 use std::io;
 use std::net::{IpAddr, Shutdown, TcpListener, TcpStream};
-use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -91,7 +90,7 @@ impl Ticket {
                 .handshaking
                 .iter()
                 .map(|(id, (k, since, _))| (*id, *k, *since));
-            let victim = admission::longest_waiting(waiting, scope)?;
+            let victim = places.counts.victim(waiting, scope)?;
             if let Some((victim_key, _, stream)) = places.handshaking.remove(&victim) {
                 // Its handshake read fails at once, and its thread ends.
                 let _ = stream.shutdown(Shutdown::Both);
@@ -157,7 +156,7 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
 
 fn admit(stream: TcpStream, ip: IpAddr, shared: &Arc<Shared>) {
     let Some(ticket) = Ticket::take(shared, ip, &stream) else {
-        refuse_full(&stream);
+        admission::refuse(&stream, "server_full");
         return;
     };
     let spawned = std::thread::Builder::new()
@@ -170,20 +169,4 @@ fn admit(stream: TcpStream, ip: IpAddr, shared: &Arc<Shared>) {
         });
     // A failed spawn drops the closure, and with it the stream and the ticket.
     drop(spawned);
-}
-
-/// Over a cap: answer with a plain 503 from the accept thread (no thread is spent on
-/// a refused client) and hang up.
-fn refuse_full(stream: &TcpStream) {
-    const REPLY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n\
-Content-Length: 12\r\nConnection: close\r\n\r\nserver_full\n";
-    // SAFETY: REPLY is a valid buffer; MSG_DONTWAIT keeps the accept loop from blocking.
-    unsafe {
-        libc::send(
-            stream.as_raw_fd(),
-            REPLY.as_ptr().cast(),
-            REPLY.len(),
-            libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
-        );
-    }
 }
