@@ -85,7 +85,7 @@ fn no_frame_text_makes_request_parsing_panic_or_pass_an_invalid_field() {
         assert_validated(&parsed, seed);
     }
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-    let (mut accepted, runs) = (0usize, fuzz_iterations(30_000));
+    let (mut accepted, runs) = (0usize, fuzz_iterations(100_000));
     for _ in 0..runs {
         let seed = rng.pick(&seeds).as_bytes();
         let input = rng.mutate(seed, JSON_ALPHABET, 256);
@@ -108,7 +108,7 @@ fn no_frame_text_makes_request_parsing_panic_or_pass_an_invalid_field() {
 #[test]
 fn no_body_makes_the_envelope_check_the_decoder_or_opening_panic() {
     let (room, keys) = fixed_room();
-    let seeds: Vec<String> = ["", "x", &"long ".repeat(300)]
+    let seeds: Vec<String> = ["", "x", &"long ".repeat(40)]
         .iter()
         .map(|text| envelope(&keys, &room, text))
         .collect();
@@ -120,7 +120,7 @@ fn no_body_makes_the_envelope_check_the_decoder_or_opening_panic() {
     };
     let alphabet = b"ABCDEFGHIJQRSwxyz0189-_=+/ \x00AQgw";
     let mut rng = Rng(0x2545_f491_4f6c_dd1d);
-    let (mut opened, mut well_formed, runs) = (0usize, 0usize, fuzz_iterations(30_000));
+    let (mut opened, mut well_formed, runs) = (0usize, 0usize, fuzz_iterations(20_000));
     for _ in 0..runs {
         let seed = rng.pick(&seeds).as_bytes();
         let input = rng.mutate(seed, alphabet, 128);
@@ -198,7 +198,7 @@ fn no_host_or_origin_makes_the_policies_panic_or_admit_a_foreign_name() {
     ];
     let alphabet = b"[]:%./0123456789abcdefhlostptx:/-Ll ";
     let mut rng = Rng(0x8bad_f00d_dead_beef);
-    let (mut admitted, runs) = (0usize, fuzz_iterations(50_000));
+    let (mut admitted, runs) = (0usize, fuzz_iterations(100_000));
     for _ in 0..runs {
         let (host_seed, origin_seed) = (rng.pick(&seeds).as_bytes(), rng.pick(&seeds).as_bytes());
         let host_bytes = rng.mutate(host_seed, alphabet, 40);
@@ -289,7 +289,7 @@ fn random_frames_after_a_handshake_neither_kill_the_server_nor_make_it_print() {
     let opcodes = [0x1, 0x1, 0x1, 0x0, 0x2, 0x8, 0x9, 0xa, 0x3, 0xb];
     let alphabet = b"\x00\x01\x02\x08\x09\x0a\x7e\x7f\x80\x81\x88\x89\xfe\xff{}\"t";
     let mut rng = Rng(0x1234_5678_9abc_def1);
-    let (connections, mut frames) = (fuzz_iterations(150), 0usize);
+    let (connections, mut frames) = (fuzz_iterations(1_500), 0usize);
     let started = Instant::now();
     for c in 0..connections {
         let mut s = raw_handshake(&srv);
