@@ -8,6 +8,8 @@ ARGS ?=
 -include cross/pi.mk
 -include tests/browser/browser.mk
 -include bench/bench.mk
+# `make soak` and `make fuzz`: the hardening tests at long counts (not part of `test`).
+-include tests/soak.mk
 
 .PHONY: run build setup test test-rust lint fmt
 

@@ -47,10 +47,6 @@ fn copies(hay: &[u8], needles: &[Vec<u8>]) -> Vec<usize> {
     counts
 }
 
-fn healthz(srv: &Server) -> serde_json::Value {
-    serde_json::from_str(&srv.http_get("/healthz").2).expect("healthz json")
-}
-
 #[test]
 fn a_core_dump_after_stop_holds_nothing_of_the_room() {
     assert!(
@@ -120,7 +116,7 @@ fn a_core_dump_after_stop_holds_nothing_of_the_room() {
     }
     drop(members);
     let deadline = Instant::now() + TIMEOUT;
-    while healthz(&srv) != serde_json::json!({"rooms": 0, "members": 0, "connections": 0}) {
+    while srv.healthz() != serde_json::json!({"rooms": 0, "members": 0, "connections": 0}) {
         assert!(Instant::now() < deadline, "the room did not end");
         std::thread::sleep(Duration::from_millis(50));
     }

@@ -20,6 +20,8 @@ pub struct Server {
     pub banner: String,
     stdout: BufReader<ChildStdout>,
     stderr: ChildStderr,
+    /// The server's own pid: `child`'s, or its child's when a wrapper (strace) runs it.
+    pid: u32,
 }
 
 impl Server {
@@ -33,8 +35,31 @@ impl Server {
         extra: &[&str],
         rlimit: Option<(libc::__rlimit_resource_t, u64)>,
     ) -> Server {
+        Server::spawn(&[], extra, rlimit)
+    }
+
+    /// The server run by a wrapper program, e.g. `["strace", "-f", "-o", FILE]`: the
+    /// wrapper gets the binary's path and arguments after its own. [`Server::pid`] is
+    /// then the server's pid (the wrapper's only child), not the wrapper's.
+    pub fn start_wrapped(wrapper: &[&str], extra: &[&str]) -> Server {
+        Server::spawn(wrapper, extra, None)
+    }
+
+    fn spawn(
+        wrapper: &[&str],
+        extra: &[&str],
+        rlimit: Option<(libc::__rlimit_resource_t, u64)>,
+    ) -> Server {
         use std::os::unix::process::CommandExt;
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_sanctuary"));
+        let binary = env!("CARGO_BIN_EXE_sanctuary");
+        let mut cmd = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut cmd = Command::new(program);
+                cmd.args(args).arg(binary);
+                cmd
+            }
+            None => Command::new(binary),
+        };
         cmd.args(["--http-port", "0", "--ws-port", "0", "--bind", "127.0.0.1"])
             .args(extra);
         if let Some((resource, value)) = rlimit {
@@ -77,6 +102,19 @@ impl Server {
             banner.push_str(&line);
         }
         let ip = "127.0.0.1".parse().expect("ip");
+        let pid = if wrapper.is_empty() {
+            child.id()
+        } else {
+            let children = format!("/proc/{0}/task/{0}/children", child.id());
+            let text = std::fs::read_to_string(children).expect("the wrapper's children");
+            let mut pids = text.split_whitespace();
+            let pid = pids.next().and_then(|p| p.parse().ok());
+            assert!(
+                pids.next().is_none(),
+                "the wrapper runs more than the server"
+            );
+            pid.expect("the wrapper runs the server")
+        };
         Server {
             http: SocketAddr::new(ip, http_port.expect("banner names the page URL")),
             ws: SocketAddr::new(ip, ws_port.expect("banner names the chat port")),
@@ -84,11 +122,37 @@ impl Server {
             child,
             stdout,
             stderr,
+            pid,
         }
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.pid
+    }
+
+    /// Open descriptors of the server (entries of /proc/PID/fd).
+    pub fn fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
+            .expect("proc fd")
+            .count()
+    }
+
+    /// The inodes of the pipes that are the server's stdout and stderr.
+    pub fn output_pipe_inodes(&self) -> [u64; 2] {
+        use std::os::fd::AsRawFd;
+        [self.stdout.get_ref().as_raw_fd(), self.stderr.as_raw_fd()].map(|fd| {
+            // SAFETY: fstat on a descriptor this struct owns, into a zeroed stat.
+            unsafe {
+                let mut st: libc::stat = std::mem::zeroed();
+                assert_eq!(libc::fstat(fd, &mut st), 0, "fstat");
+                st.st_ino
+            }
+        })
+    }
+
+    /// `/healthz`'s counts.
+    pub fn healthz(&self) -> serde_json::Value {
+        serde_json::from_str(&self.http_get("/healthz").2).expect("healthz json")
     }
 
     /// A line of /proc/PID/status, e.g. "Threads".
@@ -109,8 +173,8 @@ impl Server {
     /// Sends SIGTERM; returns the exit status and everything printed after the banner.
     pub fn terminate(mut self) -> (std::process::ExitStatus, Duration, String, String) {
         let started = Instant::now();
-        // SAFETY: plain kill(2) on our own child's pid.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        // SAFETY: plain kill(2) on the server we started (a wrapper exits with it).
+        unsafe { libc::kill(self.pid as i32, libc::SIGTERM) };
         let status = self.child.wait().expect("wait for server");
         let took = started.elapsed();
         let (mut out, mut err) = (String::new(), String::new());
@@ -158,8 +222,19 @@ impl Server {
     }
 }
 
+/// Stops the server and checks it printed nothing after its banner and exited cleanly.
+pub fn assert_silent_exit(srv: Server) {
+    let (status, _, out, err) = srv.terminate();
+    assert!(status.success(), "exit status {status:?}, stderr: {err}");
+    assert!(out.is_empty() && err.is_empty(), "printed: {out}{err}");
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
+        if self.pid != self.child.id() {
+            // SAFETY: plain kill(2) on the server under the wrapper.
+            unsafe { libc::kill(self.pid as i32, libc::SIGKILL) };
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -307,4 +382,71 @@ pub fn text_of(e: &Event) -> Option<&str> {
         Event::Message { text: Ok(t), .. } => Some(t),
         _ => None,
     }
+}
+
+/// A small deterministic generator (xorshift64): the same cases on every run.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// A number below `n` (n > 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    /// One of `items`.
+    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len())]
+    }
+
+    /// `seed` with up to 8 mutations (a byte replaced by one of `alphabet` or a random
+    /// one, inserted, removed, a span repeated, or the tail cut), or one time in ten
+    /// pure noise of up to `noise` bytes.
+    pub fn mutate(&mut self, seed: &[u8], alphabet: &[u8], noise: usize) -> Vec<u8> {
+        if self.below(10) == 0 {
+            let len = self.below(noise + 1);
+            return (0..len).map(|_| self.next() as u8).collect();
+        }
+        let mut input = seed.to_vec();
+        for _ in 0..self.below(9) {
+            if input.is_empty() {
+                input.push(*self.pick(alphabet));
+            }
+            let at = self.below(input.len());
+            let byte = if self.below(4) == 0 {
+                self.next() as u8
+            } else {
+                *self.pick(alphabet)
+            };
+            match self.below(5) {
+                0 => input[at] = byte,
+                1 => input.insert(at, byte),
+                2 => {
+                    input.remove(at);
+                }
+                3 => {
+                    let end = (at + 1 + self.below(16)).min(input.len());
+                    let span = input[at..end].to_vec();
+                    input.splice(at..at, span);
+                }
+                _ => input.truncate(at),
+            }
+        }
+        input
+    }
+}
+
+/// `base` times SANCTUARY_FUZZ_ITERATIONS (default 1; `make fuzz` raises it).
+pub fn fuzz_iterations(base: usize) -> usize {
+    let times = std::env::var("SANCTUARY_FUZZ_ITERATIONS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(1);
+    base.saturating_mul(times.max(1))
 }
