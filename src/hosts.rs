@@ -23,11 +23,16 @@ pub struct HostPolicy {
     addrs: Mutex<(Vec<IpAddr>, Instant)>,
 }
 
-/// Splits `host[:port]` or `[v6][:port]` into the host and the port text.
+/// Splits `host[:port]` or `[v6][:port]` into the host and the port text. Anything
+/// else after a bracketed address makes the port text invalid (an empty host with
+/// no `]` is invalid too), so the caller refuses it.
 pub fn split_authority(authority: &str) -> (&str, Option<&str>) {
     if let Some(rest) = authority.strip_prefix('[') {
-        let (host, after) = rest.split_once(']').unwrap_or((rest, ""));
-        return (host, after.strip_prefix(':'));
+        return match rest.split_once(']') {
+            Some((host, "")) => (host, None),
+            Some((host, after)) => (host, Some(after.strip_prefix(':').unwrap_or(after))),
+            None => ("", None),
+        };
     }
     match authority.rsplit_once(':') {
         Some((host, port)) => (host, Some(port)),
@@ -147,6 +152,10 @@ mod tests {
             ":6969",
             "localhost:notaport",
             "127.0.0.1:99999",
+            "[::1] l6l[",
+            "[::1]x",
+            "[::1",
+            "[::1]:",
         ] {
             assert!(!p.allows(bad), "{bad} accepted");
         }

@@ -7,12 +7,13 @@
 //! The page and its assets are served by [`http`]. Nothing is logged or stored.
 
 // The library's API is what the binary (src/main.rs), tests/ and examples/ use; the
-// rest is the server's inside, visible to the crate only. `admission` and `http` are
-// inside too, but stay `pub` for now: narrowing them turns items only their own tests
-// use into dead code, and those files belong to another change.
+// rest is the server's inside, visible to the crate only. `hosts` and `protocol` are
+// public for the fuzz tests in tests/fuzz.rs, which drive their validators directly.
 pub mod cli;
 pub mod client;
 pub mod crypto;
+pub mod hosts;
+pub mod protocol;
 pub mod signals;
 pub mod term;
 pub mod wipe;
@@ -21,10 +22,8 @@ pub mod ws;
 
 pub(crate) mod admission;
 pub(crate) mod broker;
-pub(crate) mod hosts;
 pub(crate) mod http;
 pub(crate) mod net;
-pub(crate) mod protocol;
 pub(crate) mod ratelimit;
 pub(crate) mod stats;
 

@@ -3,7 +3,7 @@
 //! [`crate::admission`]), and give each admitted one its own small thread ([`conn`]).
 
 pub(crate) mod conn;
-pub(crate) mod handshake;
+pub mod handshake;
 // Public for the load generator, which writes the way the server does.
 pub mod outbound;
 
