@@ -612,7 +612,8 @@ async function submitComposer(event) {
     case 'stop':
       clearComposer();
       if (await confirmDialog('End the room for everyone?', 'Everyone is disconnected and the room is forgotten. This cannot be undone.', 'End room')) {
-        session?.stop();
+        // The connection may have dropped while the question was open.
+        if (away || session?.stop() === 'offline') view.system('Not connected right now: try that again once the page has reconnected.', 'error');
       }
       return;
     case 'exit':

@@ -11,6 +11,7 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { startServer, ROOT } from './lib/server.mjs';
 import { launchBrowser, openPage } from './lib/browser.mjs';
+import { enterRoom, say, waitEntry, members } from './lib/room.mjs';
 
 const SHOTS = path.join(ROOT, 'target/screenshots');
 const DESKTOP = { width: 1280, height: 800 };
@@ -22,27 +23,6 @@ let server, browser, A, P;
 
 async function shot(p, name) {
   await p.screenshot({ path: path.join(SHOTS, `${name}.png`) });
-}
-
-async function enterRoom(p, alias) {
-  await p.fill('#alias', alias);
-  await p.click('#enter');
-  await p.waitForSelector('#chat:not([hidden])', { timeout: 15000 });
-}
-
-async function say(p, text) {
-  await p.fill('#composer', text);
-  await p.press('#composer', 'Enter');
-}
-
-function waitEntry(p, { kind = 'msg', from, text, event }, timeout = 15000) {
-  return p.waitForFunction(({ kind, from, text, event }) => [...document.querySelectorAll(`#log [data-kind="${kind}"]`)]
-    .some((e) => (from === undefined || e.dataset.from === from) && (event === undefined || e.dataset.event === event) && e.textContent.includes(text)),
-  { kind, from, text, event }, { timeout });
-}
-
-function members(p) {
-  return p.evaluate(() => [...document.querySelectorAll('#members li')].map((li) => li.dataset.alias));
 }
 
 function logEntries(p) {
@@ -172,6 +152,29 @@ describe('reconnecting after the network or the server goes away', () => {
     await waitEntry(P.page, { from: 'alice', text: 'after the gap 6' });
     // The banner goes away by itself.
     await P.page.waitForSelector('#conn', { state: 'hidden', timeout: 6000 });
+  });
+
+  step('a name taken while away: the page says so, keeps trying, and rejoins once it is free', T, async () => {
+    await P.context.setOffline(true);
+    await P.page.waitForFunction(() => document.body.dataset.conn === 'lost');
+    await waitEntry(A.page, { kind: 'system', text: 'pat lost connection and left' });
+    // Someone else (or, on a real network, our old connection not yet dropped by the
+    // server) holds the name when the phone comes back.
+    const Q = await openPage(browser);
+    await Q.page.goto(await A.page.textContent('#invite'));
+    await enterRoom(Q.page, 'pat');
+    await P.context.setOffline(false);
+    await waitEntry(P.page, { kind: 'system', text: 'Your name pat is still in use in the room' }, 10000);
+    assert.match((await conn(P.page)).banner, /still holds the name pat/);
+    assert.equal((await conn(P.page)).state, 'lost');
+    await say(Q.page, '/exit');
+    await Q.page.waitForSelector('#ended:not([hidden])');
+    await Q.context.close();
+    await waitEntry(P.page, { kind: 'system', event: 'gap', text: 'You were away' }, 20000);
+    assert.equal(sentOf(P, 'join').at(-1).alias, 'pat');
+    assert.deepEqual(await members(P.page), ['pat', 'alice']);
+    await say(P.page, 'back under my name 6b');
+    await waitEntry(A.page, { from: 'pat', text: 'back under my name 6b' });
   });
 
   step('the server killed and restarted: both pages rejoin, the room is re-created and says so', T, async () => {

@@ -12,22 +12,13 @@ import path from 'node:path';
 import { startServer, ROOT } from './lib/server.mjs';
 import { launchBrowser, openPage } from './lib/browser.mjs';
 import { startTlsProxy, freePort } from './lib/tls-proxy.mjs';
+import { enterRoom, say, waitEntry } from './lib/room.mjs';
 
 const SHOTS = path.join(ROOT, 'target/screenshots');
 const NAME = 'chat.sanctuary.test';
 const T = { timeout: 60000 };
 
 let server, proxy, browser, A, B, port;
-
-function waitEntry(p, { kind = 'msg', from, text }, timeout = 15000) {
-  return p.waitForFunction(({ kind, from, text }) => [...document.querySelectorAll(`#log [data-kind="${kind}"]`)]
-    .some((e) => (from === undefined || e.dataset.from === from) && e.textContent.includes(text)), { kind, from, text }, { timeout });
-}
-
-async function say(p, text) {
-  await p.fill('#composer', text);
-  await p.press('#composer', 'Enter');
-}
 
 before(async () => {
   await mkdir(SHOTS, { recursive: true });
@@ -67,17 +58,13 @@ describe('behind nginx terminating TLS', () => {
   test('two pages load over https and chat over wss through the proxy', T, async () => {
     await A.page.goto(`${proxy.origin}/`);
     assert.ok(A.page.url().startsWith('https://'));
-    await A.page.fill('#alias', 'alice');
-    await A.page.click('#enter');
-    await A.page.waitForSelector('#chat:not([hidden])', { timeout: 15000 });
+    await enterRoom(A.page, 'alice');
     const link = await A.page.textContent('#invite');
     assert.ok(link.startsWith(`https://${NAME}:${port}/#`), `invite link ${link}`);
 
     B = await openPage(browser, { viewport: { width: 360, height: 740 } });
     await B.page.goto(link);
-    await B.page.fill('#alias', 'bob');
-    await B.page.click('#enter');
-    await B.page.waitForSelector('#chat:not([hidden])', { timeout: 15000 });
+    await enterRoom(B.page, 'bob');
     await waitEntry(A.page, { kind: 'system', text: 'bob joined' });
 
     await say(A.page, 'over tls from alice');
