@@ -4,7 +4,8 @@
 // `/ws` to the chat port. The server runs as README.md says for this set-up:
 //   --hostname NAME --allow-origin https://NAME:PORT --public-ws-url wss://NAME:PORT/ws
 // Chromium (mapping NAME to 127.0.0.1 and accepting the self-signed certificate) loads
-// the page over https and two pages chat over wss, through the proxy only.
+// the page over https and two pages chat over wss, through the proxy only; when the
+// proxy restarts, both reconnect through it and go on.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
@@ -12,7 +13,7 @@ import path from 'node:path';
 import { startServer, ROOT } from './lib/server.mjs';
 import { launchBrowser, openPage } from './lib/browser.mjs';
 import { startTlsProxy, freePort } from './lib/tls-proxy.mjs';
-import { enterRoom, say, waitEntry } from './lib/room.mjs';
+import { enterRoom, say, waitEntry, members } from './lib/room.mjs';
 
 const SHOTS = path.join(ROOT, 'target/screenshots');
 const NAME = 'chat.sanctuary.test';
@@ -81,6 +82,19 @@ describe('behind nginx terminating TLS', () => {
       assert.deepEqual(x.events.csp, [], `${name}: CSP violations`);
       assert.deepEqual(x.events.console, [], `${name}: console`);
     }
+  });
+
+  test('a restarted proxy drops both chats: they reconnect over wss and go on', T, async () => {
+    const sockets = [A.events.wsUrls.length, B.events.wsUrls.length];
+    await proxy.restart();
+    for (const x of [A, B]) await waitEntry(x.page, { kind: 'system', event: 'gap', text: 'You were away' }, 20000);
+    assert.ok(A.events.wsUrls.length > sockets[0] && B.events.wsUrls.length > sockets[1], 'new sockets');
+    for (const x of [A, B]) assert.ok(x.events.wsUrls.every((u) => u === `wss://${NAME}:${port}/ws`));
+    await say(B.page, 'after the proxy restart from bob');
+    await waitEntry(A.page, { from: 'bob', text: 'after the proxy restart from bob' });
+    await say(A.page, 'after the proxy restart from alice');
+    await waitEntry(B.page, { from: 'alice', text: 'after the proxy restart from alice' });
+    assert.deepEqual((await members(A.page)).sort(), ['alice', 'bob']);
   });
 
   test('the chat port itself still refuses the https origin without --allow-origin', T, async () => {

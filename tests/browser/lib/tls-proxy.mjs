@@ -89,38 +89,49 @@ export async function startTlsProxy({ name, port, pagePort, chatPort }) {
     '-subj', `/CN=${name}`, '-addext', `subjectAltName=DNS:${name}`], { stdio: 'ignore' });
   const conf = path.join(dir, 'nginx.conf');
   await writeFile(conf, nginxConfig({ dir, name, port, pagePort, chatPort, asRoot: process.getuid?.() === 0 }));
-  const child = spawn(NGINX, ['-p', dir, '-c', conf, '-e', path.join(dir, 'error.log')], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout.on('data', (c) => { output += c; });
-  child.stderr.on('data', (c) => { output += c; });
-  const exited = new Promise((r) => child.once('exit', (code, signal) => r({ code, signal })));
-  // Ready once it accepts TLS on the port.
-  const deadline = Date.now() + 10000;
-  for (;;) {
-    if (child.exitCode !== null) {
-      const log = await readFile(path.join(dir, 'error.log'), 'utf8').catch(() => '');
-      throw new Error(`nginx exited (${child.exitCode}): ${output}${log}`);
+  let child, output = '', exited;
+  const launch = async () => {
+    child = spawn(NGINX, ['-p', dir, '-c', conf, '-e', path.join(dir, 'error.log')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.on('data', (c) => { output += c; });
+    child.stderr.on('data', (c) => { output += c; });
+    const c = child;
+    exited = new Promise((r) => c.once('exit', (code, signal) => r({ code, signal })));
+    // Ready once it accepts TLS on the port.
+    const deadline = Date.now() + 10000;
+    for (;;) {
+      if (child.exitCode !== null) {
+        const log = await readFile(path.join(dir, 'error.log'), 'utf8').catch(() => '');
+        throw new Error(`nginx exited (${child.exitCode}): ${output}${log}`);
+      }
+      const up = await new Promise((resolve) => {
+        const probe = spawn('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-servername', name], { stdio: ['pipe', 'ignore', 'ignore'] });
+        probe.stdin.end();
+        probe.once('exit', (code) => resolve(code === 0));
+      });
+      if (up) break;
+      if (Date.now() > deadline) throw new Error(`nginx not answering TLS on ${port}: ${output}`);
+      await new Promise((r) => setTimeout(r, 100));
     }
-    const up = await new Promise((resolve) => {
-      const probe = spawn('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-servername', name], { stdio: ['pipe', 'ignore', 'ignore'] });
-      probe.stdin.end();
-      probe.once('exit', (code) => resolve(code === 0));
-    });
-    if (up) break;
-    if (Date.now() > deadline) throw new Error(`nginx not answering TLS on ${port}: ${output}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  };
+  const halt = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+    await exited;
+    clearTimeout(timer);
+  };
+  await launch();
   return {
     dir,
     origin: `https://${name}:${port}`,
     async errorLog() { return readFile(path.join(dir, 'error.log'), 'utf8').catch(() => ''); },
+    // Stops nginx (every connection through it closes) and starts it again.
+    async restart() {
+      await halt();
+      await launch();
+    },
     async stop() {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-        await exited;
-        clearTimeout(timer);
-      }
+      await halt();
       await rm(dir, { recursive: true, force: true });
     },
   };
