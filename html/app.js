@@ -37,7 +37,7 @@ const ATTEMPT_MS = 15000; // one attempt that neither gets in nor fails is given
 // --idle-timeout (105 s by default); until then our old self still holds our name.
 const NAME_WAIT_MS = 150000;
 let conn = null; // { room, secret, alias, keys, mode, via } of the room we are in
-let away = null; // while reconnecting: { since, attempt, timer, attemptTimer, nameTakenSince }
+let away = null; // while reconnecting: { since, attempt, timer, retryAt, attemptTimer, ticker, nameTakenSince }
 let outbox = []; // typed while away, sent on rejoin: { kind, to, text, node }
 
 const view = new ChatView({
@@ -399,7 +399,7 @@ function span(from, to) {
 }
 
 function connectionLost(d) {
-  away = { since: Date.now(), attempt: 0, timer: 0, attemptTimer: 0, nameTakenSince: 0 };
+  away = { since: Date.now(), attempt: 0, timer: 0, retryAt: 0, attemptTimer: 0, ticker: setInterval(countdown, 1000), nameTakenSince: 0 };
   document.body.dataset.conn = 'lost';
   view.system('Connection lost, reconnecting…', 'lost');
   const n = d.unconfirmed.length;
@@ -415,6 +415,18 @@ function banner(text, state) {
   $('conn').dataset.state = state || '';
   $('conn-text').textContent = text;
   $('conn-retry').hidden = state !== 'lost';
+  countdown();
+}
+
+// When the next attempt comes (the banner's second half), once a second while away.
+function countdown() {
+  let text = '';
+  if (away && navigator.onLine) {
+    const s = Math.ceil((away.retryAt - Date.now()) / 1000);
+    if (!away.retryAt) text = 'Trying now…';
+    else if (s >= 2) text = `Next try in ${s} s.`;
+  }
+  if ($('conn-next').textContent !== text) $('conn-next').textContent = text;
 }
 
 function bannerText() {
@@ -436,6 +448,7 @@ function scheduleRetry() {
   // is wrong about it, the longest step).
   if (!navigator.onLine) delay = RETRY_MAX_MS;
   away.timer = setTimeout(retryNow, delay);
+  away.retryAt = Date.now() + delay;
   banner(bannerText(), 'lost');
 }
 
@@ -443,6 +456,7 @@ function retryNow() {
   if (!away || session) return; // not away, or an attempt is under way
   clearTimeout(away.timer);
   away.attempt += 1;
+  away.retryAt = 0;
   banner(bannerText(), 'lost');
   openSession(conn);
   const s = session;
@@ -458,6 +472,7 @@ function stopReconnecting() {
   if (away) {
     clearTimeout(away.timer);
     clearTimeout(away.attemptTimer);
+    clearInterval(away.ticker);
   }
   away = null;
   delete document.body.dataset.conn;

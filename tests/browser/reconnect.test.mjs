@@ -209,6 +209,30 @@ describe('reconnecting after the network or the server goes away', () => {
     }
   });
 
+  step('a long wait is cut short when the tab is shown again, and by Try now', T, async () => {
+    for (const trigger of ['visibilitychange', 'Try now']) {
+      await server.crash();
+      await P.page.waitForFunction(() => document.body.dataset.conn === 'lost');
+      // Let the failed attempts push the next one at least 5 s away (the 4th waits 4-8 s).
+      await P.page.waitForFunction(() => Number(/Next try in (\d+) s/.exec(document.getElementById('conn-next').textContent)?.[1]) >= 5, null, { timeout: 30000 });
+      if (trigger === 'visibilitychange') await shot(P.page, 'reconnecting-server-down-phone-360');
+      const next = Number(/(\d+) s/.exec(await P.page.textContent('#conn-next'))[1]);
+      const gaps = (await logEntries(P.page)).filter((e) => e.event === 'gap').length;
+      const t0 = Date.now();
+      await server.restart();
+      // A phone woken up (its tab visible again), or the person pressing the button.
+      if (trigger === 'Try now') await P.page.click('#conn-retry');
+      else await P.page.evaluate(() => document.dispatchEvent(new Event('visibilitychange')));
+      await P.page.waitForFunction((n) => document.querySelectorAll('#log [data-event="gap"]').length > n, gaps, { timeout: 10000 });
+      const took = Date.now() - t0;
+      assert.ok(took < (next - 1) * 1000, `${trigger}: rejoined after ${took} ms; the timer alone would have waited ${next} s`);
+    }
+    // The desktop comes back on its own timer; then both talk again.
+    for (const x of [A, P]) await x.page.waitForFunction(() => !document.body.dataset.conn && document.querySelectorAll('#members li').length === 2, null, { timeout: 40000 });
+    await say(P.page, 'after waking up 9');
+    await waitEntry(A.page, { from: 'pat', text: 'after waking up 9' }, 20000);
+  });
+
   step('a kick ends the conversation and never reconnects', T, async () => {
     await say(A.page, '/kick pat');
     await assertNoReconnect(P, /removed from the room by alice/);

@@ -58,12 +58,18 @@ export async function startServer({ bind = '127.0.0.1', args: extraArgs = [] } =
     ports,
     get stderr() { return stderr; },
     // Kills the server at once (SIGKILL: no purge, the sockets just close, as when a Pi
-    // loses power) and starts a new one on the same ports, with nothing in memory.
-    async crashAndRestart({ downMs = 0 } = {}) {
+    // loses power); restart() starts a new one on the same ports, with nothing in memory.
+    async crash() {
       child.kill('SIGKILL');
       await exited;
-      if (downMs) await new Promise((r) => setTimeout(r, downMs));
+    },
+    async restart() {
       await spawnServer(ports.http, ports.ws);
+    },
+    async crashAndRestart({ downMs = 0 } = {}) {
+      await this.crash();
+      if (downMs) await new Promise((r) => setTimeout(r, downMs));
+      await this.restart();
     },
     async stop() {
       dev?.close();
