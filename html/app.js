@@ -5,7 +5,7 @@
 
 import { randomBytes, b64uEncode, wipeKeys } from './crypto.js';
 import { deriveRoomKeys } from './kdf.js';
-import { Session, wsUrl } from './session.js';
+import { Session, chatUrl } from './session.js';
 import { ChatView } from './view.js';
 import { COMMANDS, parseLine, suggest } from './commands.js';
 import { InvitePanel, parseInvite, inviteLink, ROOM_RE, MIN_PASSPHRASE } from './invite.js';
@@ -26,6 +26,19 @@ let session = null;
 let room = null; // { id, secret, self, creator, members: [] } while in a room
 let kickedBy = null;
 let busy = false;
+
+// Reconnecting (PROTOCOL.md section 8). While the connection is lost unexpectedly, the
+// room's keys stay in memory (in `conn`) and the page rejoins under the same name.
+const RETRY_FIRST_MS = 500; // the first try comes quickly: most drops are a blip
+const RETRY_BASE_MS = 1000; // then 1, 2, 4 … 30 s, each drawn between half and all of it
+const RETRY_MAX_MS = 30000;
+const ATTEMPT_MS = 15000; // one attempt that neither gets in nor fails is given up
+// The server lets go of a connection that went silent within --ping-interval plus
+// --idle-timeout (105 s by default); until then our old self still holds our name.
+const NAME_WAIT_MS = 150000;
+let conn = null; // { room, secret, alias, keys, mode, via } of the room we are in
+let away = null; // while reconnecting: { since, attempt, timer, retryAt, attemptTimer, ticker, nameTakenSince }
+let outbox = []; // typed while away, sent on rejoin: { kind, to, text, node }
 
 const view = new ChatView({
   log: $('log'),
@@ -160,15 +173,21 @@ async function enter(event) {
   openSession({ ...target, alias, keys: derived.keys, mode, via });
 }
 
-function openSession({ room: id, secret, alias, keys, mode, via }) {
-  kickedBy = null;
+function openSession(params) {
+  const { room: id, secret, alias, keys, mode, via } = params;
+  // A rejoin after a lost connection: join (the room may have died meanwhile, and is then
+  // made again without asking), under the name we had.
+  const rejoin = away !== null;
+  if (!rejoin) kickedBy = null;
+  conn = params;
   // A room id typed by hand may be mistyped: ask before making a room nobody is in. A
   // link's room that has ended is opened again without asking.
-  const s = new Session({ url: wsUrl(location, config.ws_port), room: id, alias, keys, mode, maxBytes: config.max_message_bytes, askCreate: mode === 'join' && via === 'form' });
+  const s = new Session({ url: chatUrl(location, config), room: id, alias, keys, mode: rejoin ? 'join' : mode, maxBytes: config.max_message_bytes, askCreate: !rejoin && mode === 'join' && via === 'form' });
   session = s;
   const on = (type, fn) => s.addEventListener(type, (e) => { if (session === s) fn(e.detail); });
 
   on('welcome', (d) => {
+    if (rejoin) return rejoined(s, d);
     room = { id, secret, self: s.alias, creator: d.creator, members: [...d.members] };
     $('room').value = '';
     $('passphrase').value = '';
@@ -225,6 +244,7 @@ function openSession({ room: id, secret, alias, keys, mode, via }) {
     }
     s.cancel();
     wipeKeys(keys);
+    conn = null;
     session = null;
     setBusy('');
     startError('There is no room with that id. Check it for a typo.', 'room');
@@ -235,20 +255,28 @@ function openSession({ room: id, secret, alias, keys, mode, via }) {
   });
   on('error', ({ code, message }) => view.system(errorText(code, message), 'error'));
   on('refused', ({ code, message }) => {
-    wipeKeys(keys);
     session = null;
+    if (rejoin) return rejoinRefused(code, message);
+    wipeKeys(keys);
+    conn = null;
     setBusy('');
     startError(errorText(code, message), code === 'alias_taken' || code === 'bad_alias' ? 'alias' : undefined);
   });
   on('closed', (d) => {
     session = null;
-    wipeKeys(keys);
-    if ($('confirm').open) $('confirm').close();
+    if (rejoin && !d.joined) {
+      // This attempt failed (no network yet, the server is restarting): try again later.
+      if (d.code === 4003) return endConversation(errorText('bad_proof'));
+      return scheduleRetry();
+    }
     if (!d.joined) {
+      wipeKeys(keys);
+      conn = null;
       setBusy('');
       return startError(d.code === 4003 ? errorText('bad_proof') : closeText(d) || 'Could not connect to the chat server.');
     }
-    endConversation(endText(d));
+    if (isFinal(d)) return endConversation(endText(d));
+    connectionLost(d);
   });
   s.connect();
 }
@@ -314,6 +342,12 @@ function closeText({ code }) {
   }[code];
 }
 
+// Closes after which there is nothing to go back to: kicked, stopped, wrong secret, our
+// own /exit, the server's shutdown, or a close the server made because of what we sent.
+function isFinal(d) {
+  return kickedBy !== null || d.exiting || Boolean(d.purged) || [4001, 4002, 4003, 1008, 1009].includes(d.code);
+}
+
 function endText(d) {
   if (kickedBy !== null || d.code === 4001) return kickedBy ? `You were removed from the room by ${kickedBy}.` : 'You were removed from the room.';
   if (d.purged?.reason === 'shutdown') return 'The server is shutting down; the room is gone.';
@@ -325,6 +359,17 @@ function endText(d) {
 // Kicked, purged, left or disconnected: remove the conversation from the page and from
 // memory, then say why.
 function endConversation(reason) {
+  stopReconnecting();
+  if (session) {
+    session.abort();
+    session = null;
+  }
+  if (conn) {
+    wipeKeys(conn.keys);
+    conn.secret = '';
+    conn = null;
+  }
+  outbox = [];
   if (room) room.secret = '';
   room = null;
   kickedBy = null;
@@ -341,6 +386,181 @@ function endConversation(reason) {
   $('ended-reason').textContent = reason;
   showScreen('ended');
   $('restart').focus();
+}
+
+// ------------------------------------------------------------------ reconnecting
+
+// A span of time as the log shows times; to the second when it began and ended within
+// one minute.
+function span(from, to) {
+  const fmt = (ts, seconds) => new Date(ts).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', ...(seconds ? { second: '2-digit' } : {}) });
+  const seconds = fmt(from) === fmt(to);
+  return `from ${fmt(from, seconds)} to ${fmt(to, seconds)}`;
+}
+
+function connectionLost(d) {
+  away = { since: Date.now(), attempt: 0, timer: 0, retryAt: 0, attemptTimer: 0, ticker: setInterval(countdown, 1000), nameTakenSince: 0 };
+  document.body.dataset.conn = 'lost';
+  view.system('Connection lost, reconnecting…', 'lost');
+  const n = d.unconfirmed.length;
+  if (n) {
+    restoreUnsent(d.unconfirmed);
+    view.system(`The connection dropped before ${n === 1 ? 'your last message was' : `${n} of your messages were`} confirmed, so ${n === 1 ? 'it' : 'they'} may not have arrived. ${n === 1 ? 'Its text is' : 'Their text is'} back in the message box.`, 'error');
+  }
+  scheduleRetry();
+}
+
+function banner(text, state) {
+  $('conn').hidden = !state;
+  $('conn').dataset.state = state || '';
+  $('conn-text').textContent = text;
+  $('conn-retry').hidden = state !== 'lost';
+  countdown();
+}
+
+// When the next attempt comes (the banner's second half), once a second while away.
+function countdown() {
+  let text = '';
+  if (away && navigator.onLine) {
+    const s = Math.ceil((away.retryAt - Date.now()) / 1000);
+    if (!away.retryAt) text = 'Trying now…';
+    else if (s >= 2) text = `Next try in ${s} s.`;
+  }
+  if ($('conn-next').textContent !== text) $('conn-next').textContent = text;
+}
+
+function bannerText() {
+  if (!away) return '';
+  if (away.nameTakenSince) return `Connection lost, reconnecting… (waiting for the server to let go of your old connection, which still holds the name ${conn.alias})`;
+  if (!navigator.onLine) return 'Connection lost, reconnecting… (offline: waiting for the network)';
+  return 'Connection lost, reconnecting…';
+}
+
+// Exponential backoff with jitter: 0.5 s first, then between half and all of 1, 2, 4 …
+// 30 s. `online`, the tab becoming visible and the Try now button skip the wait.
+function scheduleRetry() {
+  if (!away) return;
+  clearTimeout(away.timer);
+  clearTimeout(away.attemptTimer);
+  const step = Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** Math.min(away.attempt - 1, 10));
+  let delay = away.attempt === 0 ? RETRY_FIRST_MS : step / 2 + (Math.random() * step) / 2;
+  // Offline, an attempt cannot work: wait for the online event (or, in case the browser
+  // is wrong about it, the longest step).
+  if (!navigator.onLine) delay = RETRY_MAX_MS;
+  away.timer = setTimeout(retryNow, delay);
+  away.retryAt = Date.now() + delay;
+  banner(bannerText(), 'lost');
+}
+
+function retryNow() {
+  if (!away || session) return; // not away, or an attempt is under way
+  clearTimeout(away.timer);
+  away.attempt += 1;
+  away.retryAt = 0;
+  banner(bannerText(), 'lost');
+  openSession(conn);
+  const s = session;
+  away.attemptTimer = setTimeout(() => {
+    if (session !== s || s.state === 'in') return;
+    s.abort();
+    session = null;
+    scheduleRetry();
+  }, ATTEMPT_MS);
+}
+
+function stopReconnecting() {
+  if (away) {
+    clearTimeout(away.timer);
+    clearTimeout(away.attemptTimer);
+    clearInterval(away.ticker);
+  }
+  away = null;
+  delete document.body.dataset.conn;
+  banner('', '');
+}
+
+function rejoinRefused(code, message) {
+  if (code === 'alias_taken') {
+    // Our old connection may not be gone yet on the server's side: wait for it. Past the
+    // time it takes to be dropped, somebody else has the name: come back under another.
+    if (!away.nameTakenSince) {
+      away.nameTakenSince = Date.now();
+      view.system(`Your name ${conn.alias} is still in use in the room, most likely by your previous connection until the server notices it is gone. Still trying…`, 'info');
+    } else if (Date.now() - away.nameTakenSince > NAME_WAIT_MS) {
+      const old = conn.alias;
+      conn = { ...conn, alias: `${old.slice(0, 21)}-${Math.floor(Math.random() * 90) + 10}` };
+      away.nameTakenSince = 0;
+      view.system(`Someone else took the name ${old} in this room while you were away, so you are rejoining as ${conn.alias}.`, 'error');
+    }
+    return scheduleRetry();
+  }
+  if (code === 'room_full' || code === 'server_full') {
+    view.system(`${errorText(code, message)} Still trying…`, 'error');
+    return scheduleRetry();
+  }
+  endConversation(errorText(code, message));
+}
+
+function rejoined(s, d) {
+  const since = away.since;
+  stopReconnecting();
+  const before = room.members;
+  room.self = s.alias;
+  room.creator = d.creator;
+  room.members = [...d.members];
+  membersChanged();
+  document.body.dataset.conn = 'back';
+  banner('Reconnected.', 'back');
+  setTimeout(() => {
+    if (document.body.dataset.conn === 'back') {
+      delete document.body.dataset.conn;
+      banner('', '');
+    }
+  }, 4000);
+  view.system(`Reconnected. You were away ${span(since, Date.now())}; messages sent then are not shown.`, 'gap');
+  if (d.created) {
+    view.system('The room had ended while you were away (everyone had left it), so it was opened again under the same link. Nobody else is here yet; the others get back in with the same invite link.', 'info');
+  } else {
+    const gone = before.filter((m) => !room.members.includes(m) && m !== room.self);
+    const came = room.members.filter((m) => !before.includes(m) && m !== room.self);
+    if (gone.length || came.length) {
+      const parts = [];
+      if (gone.length) parts.push(`${gone.join(', ')} left`);
+      if (came.length) parts.push(`${came.join(', ')} joined`);
+      view.system(`While you were away: ${parts.join('; ')}.`, 'info');
+    }
+  }
+  sendOutbox();
+}
+
+// Messages typed while away, in order; one that cannot go any more says so and goes back
+// in the message box.
+function sendOutbox() {
+  const queued = outbox;
+  outbox = [];
+  const back = [];
+  for (const item of queued) {
+    let result;
+    if (item.kind === 'purr' && !room.members.includes(item.to)) result = 'no_member';
+    else result = item.kind === 'purr' ? session.purr(item.to, item.text) : session.send(item.text);
+    if (result === 'ok') {
+      item.node.remove(); // the server's echo shows it, with the time it was sent
+    } else if (result === 'offline') {
+      outbox.push(item); // lost again already: stays queued
+    } else {
+      view.markUnsent(item.node, result === 'no_member' ? `not sent: ${item.to} is no longer here` : 'not sent: too long');
+      back.push(item);
+    }
+  }
+  if (back.length) {
+    restoreUnsent(back);
+    view.system(`${back.length === 1 ? '1 message' : `${back.length} messages`} typed while you were away could not be sent; the text is back in the message box.`, 'error');
+  }
+}
+
+function queueMessage(kind, to, text) {
+  const node = view.message({ kind, from: room.self, to, text, ts: Date.now(), own: true, queued: true });
+  outbox.push({ kind, to, text, node });
 }
 
 // ------------------------------------------------------------------ the composer
@@ -364,10 +584,27 @@ function startWhisper(name) {
 
 async function submitComposer(event) {
   event.preventDefault();
-  if (!session || !room) return;
+  if (!room || (!session && !away)) return;
   const c = $('composer');
   const cmd = parseLine(c.value);
   if (!cmd) return;
+  if (away) {
+    // Not connected: messages wait for the rejoin, room commands wait for the person.
+    if (cmd.type === 'msg' || cmd.type === 'purr') {
+      const to = cmd.type === 'purr' ? resolveMember(cmd.to) : '';
+      if (to === null) return view.system(`Nobody called ${cmd.to} is in the room.`, 'error');
+      if (to === room.self) return view.system('Whispering to yourself? Nobody would hear it.', 'error');
+      queueMessage(cmd.type, to, cmd.text);
+      return clearComposer();
+    }
+    if (cmd.type === 'exit') {
+      clearComposer();
+      return endConversation('You left the room.');
+    }
+    if (cmd.type === 'kick' || cmd.type === 'stop') {
+      return view.system('Not connected right now: try that again once the page has reconnected.', 'error');
+    }
+  }
   let result = 'ok';
   switch (cmd.type) {
     case 'msg':
@@ -390,7 +627,8 @@ async function submitComposer(event) {
     case 'stop':
       clearComposer();
       if (await confirmDialog('End the room for everyone?', 'Everyone is disconnected and the room is forgotten. This cannot be undone.', 'End room')) {
-        session?.stop();
+        // The connection may have dropped while the question was open.
+        if (away || session?.stop() === 'offline') view.system('Not connected right now: try that again once the page has reconnected.', 'error');
       }
       return;
     case 'exit':
@@ -591,14 +829,26 @@ $('toggle-sound').addEventListener('click', () => {
   view.setSound(on);
 });
 $('leave').addEventListener('click', async () => {
-  if (session && await confirmDialog('Leave the room?', 'The conversation disappears from this page. You can come back with the invite link while others are still there.', 'Leave')) {
-    session?.exit('');
-  }
+  if (!room || !await confirmDialog('Leave the room?', 'The conversation disappears from this page. You can come back with the invite link while others are still there.', 'Leave')) return;
+  if (away) endConversation('You left the room.');
+  else session?.exit('');
+});
+$('conn-retry').addEventListener('click', retryNow);
+// Back online, or back to the tab (a phone waking up): try at once rather than wait.
+window.addEventListener('online', retryNow);
+// Offline means the network this connection ran over is gone (a phone between networks,
+// airplane mode): count it lost now rather than when a send finally times out.
+window.addEventListener('offline', () => {
+  if (session?.state === 'in') session.drop();
+  else if (away) banner(bannerText(), 'lost');
+});
+document.addEventListener('visibilitychange', () => {
+  if (document.visibilityState === 'visible') retryNow();
 });
 
 // Leaving or reloading the tab leaves the room; warn first.
 window.addEventListener('beforeunload', (e) => {
-  if (session?.state === 'in') {
+  if (session?.state === 'in' || away) {
     e.preventDefault();
     e.returnValue = '';
   }

@@ -14,9 +14,18 @@
 //   unsent {count, items: [{kind, to, text}]}   (the server dropped `count` frames for
 //                               going too fast; items are our messages among them, oldest
 //                               first, reported once per burst)
-//   closed {code, reason}       (the connection is gone; the session is over)
+//   closed {code, reason, exiting, purged, joined, unconfirmed: [{kind, to, text}]}
+//                               (the connection is gone; the session is over. The page
+//                               may open a new Session to rejoin: see app.js)
 
 import { joinProof, seal, open, b64uEncode } from './crypto.js';
+
+// The chat's address: the server's --public-ws-url when it gives one (a reverse proxy
+// that terminates TLS), else the page's own host on the chat port.
+export function chatUrl(loc, config) {
+  if (typeof config.ws_url === 'string' && /^wss?:\/\//i.test(config.ws_url)) return config.ws_url;
+  return wsUrl(loc, config.ws_port);
+}
 
 export function wsUrl(loc, port) {
   const scheme = loc.protocol === 'https:' ? 'wss:' : 'ws:';
@@ -49,7 +58,14 @@ export class Session extends EventTarget {
   }
 
   connect() {
-    const ws = new WebSocket(this.url);
+    let ws;
+    try {
+      ws = new WebSocket(this.url);
+    } catch {
+      // A malformed URL (a bad --public-ws-url): as a connection that failed.
+      queueMicrotask(() => this.#closed(1006, ''));
+      return;
+    }
     this.ws = ws;
     ws.onmessage = (e) => this.#frame(e.data);
     ws.onclose = (e) => this.#closed(e.code, e.reason);
@@ -203,11 +219,13 @@ export class Session extends EventTarget {
   #closed(code, reason) {
     if (this.state === 'closed') return;
     if (this.dropped) clearTimeout(this.dropped.timer);
+    // Our messages the server had not relayed back: they may or may not have arrived.
+    const unconfirmed = [...this.pending.values()].map(({ kind, to, text }) => ({ kind, to, text }));
     this.pending.clear();
     const was = this.state;
     this.state = 'closed';
     if (was === 'refused') return;
-    this.#emit('closed', { code, reason, exiting: this.exiting, purged: this.purged, joined: was === 'in' });
+    this.#emit('closed', { code, reason, exiting: this.exiting, purged: this.purged, joined: was === 'in', unconfirmed });
   }
 
   // Bytes of the frame as the server will measure it, so an oversize message is refused
@@ -241,6 +259,24 @@ export class Session extends EventTarget {
     this.exiting = true;
     if (!this.#send(frame)) this.ws?.close(1000);
     return 'ok';
+  }
+
+  // Gives this connection up without any further event (the page has moved on: a
+  // reconnection attempt that took too long, or the person left meanwhile).
+  abort() {
+    if (this.dropped) clearTimeout(this.dropped.timer);
+    this.pending.clear();
+    this.state = 'closed';
+    this.ws?.close(1000);
+  }
+
+  // The network is gone (the browser went offline): the connection is lost now, without
+  // waiting for a close handshake that may never finish. 'closed' follows at once.
+  drop() {
+    if (this.state === 'closed') return;
+    const ws = this.ws;
+    this.#closed(1006, 'offline');
+    ws?.close(1000);
   }
 
   // Drops the connection without a farewell; used when the page itself goes away.

@@ -144,10 +144,11 @@ export class ChatView {
     if (this.sound && (document.hidden || !document.hasFocus())) this.#beep();
   }
 
-  message({ kind, from, to, text, ts, own }) {
+  // queued: typed while the connection was lost, shown as waiting until it is sent.
+  message({ kind, from, to, text, ts, own, queued = false }) {
     // "/me waves" reads "* alice waves", with the name the message is authenticated under.
     const action = actionText(text);
-    const item = el('article', `entry ${kind}${own ? ' own' : ''}${action !== null ? ' action' : ''}`);
+    const item = el('article', `entry ${kind}${own ? ' own' : ''}${action !== null ? ' action' : ''}${queued ? ' queued' : ''}`);
     item.dataset.kind = kind;
     item.dataset.from = from;
     if (kind === 'purr') item.dataset.to = to;
@@ -160,6 +161,10 @@ export class ChatView {
     if (kind === 'purr') {
       head.append(el('span', 'tag', own ? `whisper to ${to}` : 'whispered to you'));
     }
+    if (queued) {
+      item.dataset.state = 'queued';
+      head.append(el('span', 'tag state', 'not sent yet: waiting for the connection'));
+    }
     head.append(timeEl(ts));
     const body = el('div', 'body');
     if (action !== null) body.append(el('span', 'actor', `* ${from} `));
@@ -171,9 +176,18 @@ export class ChatView {
     }
     item.append(head, body);
     this.#append(item, { own, notify: !own });
+    return item;
   }
 
-  // event: joined | left | kicked | purged | error | unverified | info | welcome
+  // A queued message that could not be sent after all.
+  markUnsent(item, why) {
+    item.dataset.state = 'unsent';
+    item.classList.replace('queued', 'unsent');
+    const tag = item.querySelector('.tag.state');
+    if (tag) tag.textContent = why;
+  }
+
+  // event: joined | left | kicked | purged | error | unverified | info | welcome | lost | gap
   system(text, event = 'info', ts = Date.now(), extraNode = null) {
     const item = el('div', `entry system ${event}`);
     item.dataset.kind = 'system';

@@ -118,6 +118,12 @@ pub struct ServeArgs {
     #[arg(long = "allow-origin", value_name = "ORIGIN")]
     pub allow_origin: Vec<String>,
 
+    /// Where browsers open the chat when it is not `ws://HOST:WS_PORT/ws` of the page's
+    /// host: behind a reverse proxy that terminates TLS, e.g. wss://chat.example.org/ws.
+    /// The page gets it from /config.json.
+    #[arg(long = "public-ws-url", value_name = "URL", value_parser = public_ws_url)]
+    pub public_ws_url: Option<String>,
+
     /// Who may kick members and stop rooms.
     #[arg(long, value_enum, default_value_t = Moderation::Anyone)]
     pub moderation: Moderation,
@@ -150,6 +156,29 @@ pub struct ServeArgs {
     /// Seconds without any frame (pongs included) before a client is dropped.
     #[arg(long, default_value_t = 75, value_parser = clap::value_parser!(u64).range(1..))]
     pub idle_timeout: u64,
+}
+
+/// `--public-ws-url`: a ws:// or wss:// URL with a host, and nothing that would need
+/// escaping in JSON (it goes into /config.json as it is).
+fn public_ws_url(value: &str) -> Result<String, String> {
+    let lower = value.to_ascii_lowercase();
+    let rest = lower
+        .strip_prefix("wss://")
+        .or_else(|| lower.strip_prefix("ws://"))
+        .ok_or("the URL must start with ws:// or wss://")?;
+    if rest.is_empty() || rest.starts_with('/') || rest.starts_with(':') {
+        return Err("the URL needs a host, e.g. wss://chat.example.org/ws".into());
+    }
+    if value.len() > 2048 {
+        return Err("the URL is longer than 2048 characters".into());
+    }
+    if let Some(c) = value
+        .chars()
+        .find(|c| !c.is_ascii_graphic() || matches!(c, '"' | '\\' | '<' | '>' | '#'))
+    {
+        return Err(format!("the URL may not contain {c:?}"));
+    }
+    Ok(value.to_owned())
 }
 
 /// The limits the server enforces, all from flags.
@@ -268,5 +297,27 @@ mod tests {
         assert!(parse(&["--bind", "not-an-ip"]).is_err());
         assert!(parse(&["--moderation", "nobody"]).is_err());
         assert!(parse(&["--queue-bytes", "4096"]).is_err());
+    }
+
+    #[test]
+    fn a_public_ws_url_must_be_a_websocket_url_safe_to_put_in_json() {
+        assert_eq!(parse(&[]).expect("valid").serve.public_ws_url, None);
+        let ok = parse(&["--public-ws-url", "wss://chat.example.org:8443/ws"]).expect("valid");
+        assert_eq!(
+            ok.serve.public_ws_url.as_deref(),
+            Some("wss://chat.example.org:8443/ws")
+        );
+        assert!(parse(&["--public-ws-url", "ws://[fe80::1]:9696/ws"]).is_ok());
+        for bad in [
+            "https://chat.example.org/ws",
+            "wss://",
+            "wss:///ws",
+            "wss://chat.example.org/ws\"x",
+            "wss://chat example/ws",
+            "wss://chat.example.org/ws#frag",
+            "wss://chat.example.org/\\ws",
+        ] {
+            assert!(parse(&["--public-ws-url", bad]).is_err(), "{bad} accepted");
+        }
     }
 }

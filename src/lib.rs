@@ -66,6 +66,7 @@ pub fn start(args: &ServeArgs) -> io::Result<Running> {
         ws_port,
         moderation: args.moderation.as_str(),
         max_message_bytes: limits.max_message_bytes,
+        ws_url: args.public_ws_url.clone(),
     };
     let hosts = Arc::new(hosts::HostPolicy::new(&args.hostname));
     http::start(

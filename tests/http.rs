@@ -87,6 +87,20 @@ fn config_tells_the_page_the_chat_port() {
 }
 
 #[test]
+fn config_passes_a_public_ws_url_to_the_page_only_when_given() {
+    let srv = Server::start(&[]);
+    let (_, _, body) = srv.http_get("/config.json");
+    let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert!(v.get("ws_url").is_none(), "{body}");
+    let srv = Server::start(&["--public-ws-url", "wss://chat.example.org:8443/ws"]);
+    let (status, _, body) = srv.http_get("/config.json");
+    assert_eq!(status, 200);
+    let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(v["ws_url"], "wss://chat.example.org:8443/ws");
+    assert_eq!(v["ws_port"].as_u64(), Some(u64::from(srv.ws.port())));
+}
+
+#[test]
 fn unknown_paths_are_404_and_other_methods_405_with_headers() {
     let srv = Server::start(&[]);
     let (status, head, _) = srv.http_get("/../../etc/passwd");

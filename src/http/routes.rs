@@ -20,12 +20,19 @@ pub struct PageConfig {
     pub ws_port: u16,
     pub moderation: &'static str,
     pub max_message_bytes: usize,
+    /// `--public-ws-url`: where browsers open the chat instead of ws://HOST:ws_port/ws.
+    /// Checked at start-up to need no JSON escaping.
+    pub ws_url: Option<String>,
 }
 
 impl PageConfig {
     pub fn to_json(&self) -> String {
+        let ws_url = match &self.ws_url {
+            Some(url) => format!(",\"ws_url\":\"{url}\""),
+            None => String::new(),
+        };
         format!(
-            "{{\"ws_port\":{},\"version\":\"{}\",\"moderation\":\"{}\",\"max_message_bytes\":{}}}",
+            "{{\"ws_port\":{},\"version\":\"{}\",\"moderation\":\"{}\",\"max_message_bytes\":{}{ws_url}}}",
             self.ws_port,
             env!("CARGO_PKG_VERSION"),
             self.moderation,
@@ -206,6 +213,24 @@ mod tests {
         let r = route(&req, "{}", &Stats::default());
         assert!(r.body.bytes().is_empty() && r.close);
         assert!(!head_text(&r).contains("Content-Length: 0\r\n"));
+    }
+
+    #[test]
+    fn the_config_names_a_public_ws_url_only_when_one_is_given() {
+        let mut page = PageConfig {
+            ws_port: 9696,
+            moderation: "anyone",
+            max_message_bytes: 65536,
+            ws_url: None,
+        };
+        assert!(!page.to_json().contains("ws_url"));
+        page.ws_url = Some("wss://chat.example.org/ws".into());
+        let json = page.to_json();
+        assert!(json.starts_with("{\"ws_port\":9696,"));
+        assert!(
+            json.ends_with(",\"ws_url\":\"wss://chat.example.org/ws\"}"),
+            "{json}"
+        );
     }
 
     #[test]

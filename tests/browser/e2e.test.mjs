@@ -12,6 +12,7 @@ import { startPeer } from './lib/terminal-peer.mjs';
 import { vectorChecks } from './lib/vector-checks.mjs';
 import { dangerousNodes, storageContents, unlabelledControls, qrCanvasRows } from './lib/page-checks.mjs';
 import { importHtml } from './lib/html-module.mjs';
+import { enterRoom, say, waitEntry, members } from './lib/room.mjs';
 import { XSS } from './xss-corpus.mjs';
 import { ORDINARY } from './ordinary-text-corpus.mjs';
 
@@ -35,29 +36,8 @@ async function shot(p, name) {
   report.screenshots.push(path.relative(ROOT, file));
 }
 
-async function enterRoom(p, alias) {
-  await p.fill('#alias', alias);
-  await p.click('#enter');
-  await p.waitForSelector('#chat:not([hidden])', { timeout: 15000 });
-}
-
-async function say(p, text) {
-  await p.fill('#composer', text);
-  await p.press('#composer', 'Enter');
-}
-
-// Waits for an entry in #log of `kind` from `from` whose text contains `text`.
-function waitEntry(p, { kind = 'msg', from, text }, timeout = 10000) {
-  return p.waitForFunction(({ kind, from, text }) => [...document.querySelectorAll(`#log [data-kind="${kind}"]`)]
-    .some((e) => (from === undefined || e.dataset.from === from) && e.textContent.includes(text)), { kind, from, text }, { timeout });
-}
-
 function logText(p) {
   return p.evaluate(() => document.getElementById('log').textContent);
-}
-
-function members(p) {
-  return p.evaluate(() => [...document.querySelectorAll('#members li')].map((li) => li.dataset.alias));
 }
 
 function countFrom(p, from) {

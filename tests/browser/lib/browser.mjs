@@ -11,10 +11,12 @@ const FLAGS = [
   '--disable-default-apps', '--disable-extensions', '--mute-audio',
 ];
 
-export async function launchBrowser() {
+// extraArgs: more Chromium flags (the TLS test maps a name to the loopback and accepts
+// its self-signed certificate).
+export async function launchBrowser({ extraArgs = [] } = {}) {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium`);
   // playwright gives every launch a fresh, empty --user-data-dir of its own.
-  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: FLAGS, timeout: 60000 });
+  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: [...FLAGS, ...extraArgs], timeout: 60000 });
 }
 
 // A page in its own context (its own storage, like a separate person's browser).

@@ -35,21 +35,42 @@ function waitForBanner(child, timeoutMs) {
 export async function startServer({ bind = '127.0.0.1', args: extraArgs = [] } = {}) {
   const disk = process.env.SANCTUARY_HTML === 'disk';
   const dev = disk ? await startDiskServer(bind) : null;
-  const args = ['--http-port', '0', '--ws-port', '0', '--bind', bind, ...extraArgs];
-  if (dev) args.push('--allow-origin', dev.origin);
-  const child = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (c) => { stderr += c; });
-  const { banner, url } = await waitForBanner(child, 15000);
-  const config = await (await fetch(new URL('/config.json', url))).json();
-  const exited = new Promise((r) => child.once('exit', (code, signal) => r({ code, signal })));
-  if (dev) await dev.attach(url);
+  let child, stderr = '', exited;
+  const spawnServer = async (httpPort, wsPort) => {
+    const args = ['--http-port', String(httpPort), '--ws-port', String(wsPort), '--bind', bind, ...extraArgs];
+    if (dev) args.push('--allow-origin', dev.origin);
+    child = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stderr.on('data', (c) => { stderr += c; });
+    const c = child;
+    exited = new Promise((r) => c.once('exit', (code, signal) => r({ code, signal })));
+    const { banner, url } = await waitForBanner(child, 15000);
+    const config = await (await fetch(new URL('/config.json', url))).json();
+    return { banner, url, config };
+  };
+  const first = await spawnServer(0, 0);
+  if (dev) await dev.attach(first.url);
+  const ports = { http: Number(new URL(first.url).port), ws: first.config.ws_port };
   return {
-    url: dev ? dev.origin + '/' : url,
-    realUrl: url,
-    banner,
-    config,
+    url: dev ? dev.origin + '/' : first.url,
+    realUrl: first.url,
+    banner: first.banner,
+    config: first.config,
+    ports,
     get stderr() { return stderr; },
+    // Kills the server at once (SIGKILL: no purge, the sockets just close, as when a Pi
+    // loses power); restart() starts a new one on the same ports, with nothing in memory.
+    async crash() {
+      child.kill('SIGKILL');
+      await exited;
+    },
+    async restart() {
+      await spawnServer(ports.http, ports.ws);
+    },
+    async crashAndRestart({ downMs = 0 } = {}) {
+      await this.crash();
+      if (downMs) await new Promise((r) => setTimeout(r, downMs));
+      await this.restart();
+    },
     async stop() {
       dev?.close();
       if (child.exitCode !== null || child.signalCode !== null) return exited;
