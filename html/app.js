@@ -182,11 +182,14 @@ function openSession(params) {
   conn = params;
   // A room id typed by hand may be mistyped: ask before making a room nobody is in. A
   // link's room that has ended is opened again without asking.
-  const s = new Session({ url: chatUrl(location, config), room: id, alias, keys, mode: rejoin ? 'join' : mode, maxBytes: config.max_message_bytes, askCreate: !rejoin && mode === 'join' && via === 'form' });
+  const s = new Session({ url: chatUrl(location, config), room: id, alias, keys, mode: rejoin ? 'join' : mode, maxBytes: config.max_message_bytes, askCreate: !rejoin && mode === 'join' && via === 'form', resume: rejoin ? params.resume : null });
   session = s;
   const on = (type, fn) => s.addEventListener(type, (e) => { if (session === s) fn(e.detail); });
 
   on('welcome', (d) => {
+    // Kept for the next rejoin: it lets that join take the seat our old connection may
+    // still hold on the server instead of waiting for it to be dropped.
+    conn.resume = d.resume;
     if (rejoin) return rejoined(s, d);
     room = { id, secret, self: s.alias, creator: d.creator, members: [...d.members] };
     $('room').value = '';
@@ -207,11 +210,16 @@ function openSession(params) {
     setInviteOpen(mode === 'create');
     $('composer').focus();
   });
-  on('joined', ({ alias: who }) => {
-    if (!room || room.members.includes(who)) return;
-    room.members.push(who);
+  on('joined', ({ alias: who, rejoined: back }) => {
+    if (!room) return;
+    // A member that came back with its resume token replaced its old connection without
+    // a `left` (perhaps spelling its name in another case): one entry, moved last.
+    const same = (m) => m.toLowerCase() === who.toLowerCase();
+    if (!back && room.members.includes(who)) return;
+    if (room.creator && same(room.creator)) room.creator = who;
+    room.members = [...room.members.filter((m) => !same(m)), who];
     membersChanged();
-    view.system(`${who} joined.`, 'joined');
+    view.system(back ? `${who} reconnected.` : `${who} joined.`, 'joined');
   });
   on('left', ({ alias: who, reason, farewell, farewellBad, creator }) => {
     if (!room || !room.members.includes(who)) return;
@@ -339,13 +347,15 @@ function closeText({ code }) {
     1009: 'A message was too large for the server, so it disconnected you.',
     1013: 'The server is full right now. Try again in a while.',
     4003: 'Wrong passphrase or invite link for this room.',
+    4005: 'You are in this room on another connection now (this page or another tab came back), so this one was closed.',
   }[code];
 }
 
 // Closes after which there is nothing to go back to: kicked, stopped, wrong secret, our
 // own /exit, the server's shutdown, or a close the server made because of what we sent.
 function isFinal(d) {
-  return kickedBy !== null || d.exiting || Boolean(d.purged) || [4001, 4002, 4003, 1008, 1009].includes(d.code);
+  // 4005: our own newer connection took the seat; reconnecting would take it back.
+  return kickedBy !== null || d.exiting || Boolean(d.purged) || [4001, 4002, 4003, 4005, 1008, 1009].includes(d.code);
 }
 
 function endText(d) {
@@ -488,7 +498,7 @@ function rejoinRefused(code, message) {
       view.system(`Your name ${conn.alias} is still in use in the room, most likely by your previous connection until the server notices it is gone. Still trying…`, 'info');
     } else if (Date.now() - away.nameTakenSince > NAME_WAIT_MS) {
       const old = conn.alias;
-      conn = { ...conn, alias: `${old.slice(0, 21)}-${Math.floor(Math.random() * 90) + 10}` };
+      conn = { ...conn, alias: `${old.slice(0, 21)}-${Math.floor(Math.random() * 90) + 10}`, resume: null };
       away.nameTakenSince = 0;
       view.system(`Someone else took the name ${old} in this room while you were away, so you are rejoining as ${conn.alias}.`, 'error');
     }

@@ -3,7 +3,7 @@
 // except as events for the page, and nothing here touches the DOM.
 //
 // Events (CustomEvent detail):
-//   welcome {members, creator, created, recreated}   joined {alias}
+//   welcome {members, creator, created, recreated, resume}   joined {alias, rejoined}
 //   msg {from, text, ts, own}   purr {from, to, text, ts, own}
 //   unverified {kind, from}     left {alias, reason, farewell, farewellBad, creator}
 //   kicked {alias, by, creator} purged {by, reason}
@@ -17,6 +17,10 @@
 //   closed {code, reason, exiting, purged, joined, unconfirmed: [{kind, to, text}]}
 //                               (the connection is gone; the session is over. The page
 //                               may open a new Session to rejoin: see app.js)
+//
+// `resume` (PROTOCOL.md section 5, extension) is the token of our last welcome; a
+// Session made to rejoin is given it and sends it with its join, so that the server
+// hands it the seat our old connection may still hold (that one is closed with 4005).
 
 import { joinProof, seal, open, b64uEncode } from './crypto.js';
 
@@ -46,9 +50,9 @@ export class Session extends EventTarget {
   // mode 'create' sends create straight away (a fresh random room); 'join' tries join and,
   // if the server no longer knows the room, re-creates it (askCreate: only once the page
   // says so, after a 'noroom' event).
-  constructor({ url, room, alias, keys, mode, maxBytes = 65536, askCreate = false }) {
+  constructor({ url, room, alias, keys, mode, maxBytes = 65536, askCreate = false, resume = null }) {
     super();
-    Object.assign(this, { url, room, alias, keys, mode, maxBytes, askCreate });
+    Object.assign(this, { url, room, alias, keys, mode, maxBytes, askCreate, resume });
     this.state = 'connecting';
     this.recreated = false;
     this.exiting = false;
@@ -105,18 +109,22 @@ export class Session extends EventTarget {
           this.#emit('refused', { code: 'protocol', message: 'the server sent an unreadable challenge' });
           return this.ws.close(1000);
         }
-        this.#send({ t: 'join', room: this.room, alias: this.alias, proof });
+        const join = { t: 'join', room: this.room, alias: this.alias, proof };
+        if (typeof this.resume === 'string') join.resume = this.resume;
+        this.#send(join);
         return;
       }
       case 'welcome': {
         this.state = 'in';
         if (typeof f.alias === 'string') this.alias = f.alias;
         const members = Array.isArray(f.members) ? f.members.filter((m) => typeof m === 'string') : [this.alias];
-        this.#emit('welcome', { members, creator: str(f.creator), created: f.created === true, recreated: this.recreated });
+        // A server without the extension sends no token: the next rejoin has none.
+        this.resume = typeof f.resume === 'string' ? f.resume : null;
+        this.#emit('welcome', { members, creator: str(f.creator), created: f.created === true, recreated: this.recreated, resume: this.resume });
         return;
       }
       case 'joined':
-        return this.#emit('joined', { alias: str(f.alias) });
+        return this.#emit('joined', { alias: str(f.alias), rejoined: f.rejoined === true });
       case 'msg':
       case 'purr': {
         const header = { room: this.room, kind: f.t, from: str(f.from), to: f.t === 'purr' ? str(f.to) : '' };

@@ -7,16 +7,25 @@
 //! The broker knows no transport: it reaches members only through [`Peer`] (the
 //! WebSocket side implements it in `ws::outbound`), so its rules can be tested with
 //! peers that merely record what they are given.
+//!
+//! Rejoining (**extension**, PROTOCOL.md sections 5 and 8): every member holds a
+//! resume token, sent only to it in its `welcome`. A join that brings the token of
+//! the connection holding its alias takes that seat (the old connection is closed
+//! with 4005) rather than being refused `alias_taken`: a phone whose half-dead socket
+//! lingers until the idle timeout can come back at once. Each room also remembers the
+//! last few aliases announced `gone`, so that their return can be announced as a
+//! rejoin rather than as a stranger arriving.
 
 use crossbeam_channel::{Receiver, Sender};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use zeroize::Zeroizing;
 
 use crate::cli::{Limits, Moderation};
 use crate::crypto;
-use crate::protocol::{self, Refusal, Request};
+use crate::protocol::{self, RESUME_LEN, Refusal, Request};
 use crate::stats::Stats;
 use crate::wire::{Code, Frame, LeftReason, ServerFrame, close};
 
@@ -57,9 +66,18 @@ pub enum Event {
     Shutdown(Sender<()>),
 }
 
+/// How many `gone` aliases a room remembers, and for how long, to tell a rejoin
+/// from a newcomer. Bounded, so a churning room cannot grow the list.
+const RECENTLY_GONE_MAX: usize = 16;
+const REJOIN_WINDOW: Duration = Duration::from_secs(120);
+
 struct Member {
     conn: Arc<Conn>,
     alias: String,
+    /// The token that lets this member's next connection take its seat. A secret of
+    /// the member's, like `k_auth`: boxed so that the one copy never moves (members
+    /// are shifted within the room's vector), wiped when the member goes.
+    resume: Box<Zeroizing<[u8; RESUME_LEN]>>,
 }
 
 struct Room {
@@ -72,6 +90,9 @@ struct Room {
     creator: ConnId,
     members: Vec<Member>,
     seq: u64,
+    /// Aliases announced `gone`, oldest first, with when: a join under one of them
+    /// within [`REJOIN_WINDOW`] is announced `rejoined`. Dropped with the room.
+    recently_gone: VecDeque<(String, Instant)>,
 }
 
 impl Room {
@@ -81,6 +102,29 @@ impl Room {
             .iter()
             .find(|m| m.conn.id == self.creator)
             .map_or("", |m| m.alias.as_str())
+    }
+
+    /// Remembers that `alias` went without saying goodbye (its connection ended).
+    fn record_gone(&mut self, alias: &str) {
+        self.recently_gone
+            .retain(|(a, _)| !a.eq_ignore_ascii_case(alias));
+        if self.recently_gone.len() >= RECENTLY_GONE_MAX {
+            self.recently_gone.pop_front();
+        }
+        self.recently_gone
+            .push_back((alias.to_owned(), Instant::now()));
+    }
+
+    /// Whether `alias` went less than [`REJOIN_WINDOW`] ago; forgets it either way,
+    /// along with every entry older than the window.
+    fn forget_gone(&mut self, alias: &str) -> bool {
+        let now = Instant::now();
+        self.recently_gone
+            .retain(|(_, at)| now.saturating_duration_since(*at) < REJOIN_WINDOW);
+        let before = self.recently_gone.len();
+        self.recently_gone
+            .retain(|(a, _)| !a.eq_ignore_ascii_case(alias));
+        self.recently_gone.len() < before
     }
 }
 
@@ -178,11 +222,14 @@ impl Broker {
 
     fn handle(&mut self, conn: &Arc<Conn>, req: Request) {
         let result = match req {
-            Request::Join { room, alias, proof } => {
-                self.join(conn, room, alias, Credential::Proof(proof))
-            }
+            Request::Join {
+                room,
+                alias,
+                proof,
+                resume,
+            } => self.join(conn, room, alias, Credential::Proof(proof), resume),
             Request::Create { room, alias, auth } => {
-                self.join(conn, room, alias, Credential::Auth(auth))
+                self.join(conn, room, alias, Credential::Auth(auth), None)
             }
             Request::Msg { body } => self.relay(conn, None, &body),
             Request::Purr { to, body } => self.relay(conn, Some(&to), &body),
@@ -201,6 +248,7 @@ impl Broker {
         room_id: String,
         alias: String,
         cred: Credential,
+        resume: Option<[u8; RESUME_LEN]>,
     ) -> Result<(), Refusal> {
         if self.seats.contains_key(&conn.id) {
             return Err(Refusal::new(
@@ -227,6 +275,7 @@ impl Broker {
                 creator: conn.id,
                 members: Vec::new(),
                 seq: 0,
+                recently_gone: VecDeque::new(),
             };
             self.rooms.insert(room_id.clone(), room);
             self.stats.add_room(1);
@@ -247,22 +296,48 @@ impl Broker {
             conn.out.close(close::BAD_PROOF, "wrong room secret");
             return Ok(());
         }
-        if room
+        // The alias's holder is replaced only by a join that brings the holder's own
+        // token (compared in constant time): anyone else, the room's other members
+        // included, gets `alias_taken` as before and cannot take over the name.
+        let held = room
             .members
             .iter()
-            .any(|m| m.alias.eq_ignore_ascii_case(&alias))
-        {
-            return Err(Refusal::new(
-                Code::AliasTaken,
-                "someone in this room already has that alias",
-            ));
-        }
-        if room.members.len() >= self.max_members {
+            .position(|m| m.alias.eq_ignore_ascii_case(&alias));
+        let replaced = match held {
+            None => None,
+            Some(i) if resume.is_some_and(|t| crypto::ct_eq(&t, &room.members[i].resume[..])) => {
+                Some(room.members.remove(i))
+            }
+            Some(_) => {
+                return Err(Refusal::new(
+                    Code::AliasTaken,
+                    "someone in this room already has that alias",
+                ));
+            }
+        };
+        if let Some(old) = &replaced {
+            // No `left` for the old connection: the member never left. Its seat is
+            // taken away first, so its `Gone` later finds nothing to announce.
+            self.seats.remove(&old.conn.id);
+            self.stats.add_member(-1);
+            if room.creator == old.conn.id {
+                room.creator = conn.id;
+            }
+            old.conn
+                .out
+                .close(close::REPLACED, "replaced by your new connection");
+        } else if room.members.len() >= self.max_members {
             return Err(Refusal::new(Code::RoomFull, "this room is full"));
         }
+        let came_back = room.forget_gone(&alias);
+        let rejoined = replaced.is_some() || came_back;
+        drop(replaced);
+        let token = Box::new(Zeroizing::new(crypto::random_bytes::<RESUME_LEN>()));
+        let resume = Zeroizing::new(crypto::b64u_encode(&token[..]));
         room.members.push(Member {
             conn: conn.clone(),
             alias: alias.clone(),
+            resume: token,
         });
         self.seats.insert(conn.id, room_id.clone());
         self.stats.add_member(1);
@@ -274,9 +349,11 @@ impl Broker {
             members: aliases,
             created,
             creator,
+            resume: Some(resume.as_str()),
         };
         let joined = ServerFrame::Joined {
             alias: alias.as_str(),
+            rejoined,
         };
         let mut dropped = deliver(others(&room.members, conn.id), &joined.to_frame());
         if conn.out.send(&welcome.to_frame()).is_err() {
@@ -457,9 +534,12 @@ impl Broker {
         let Some((room_id, alias)) = self.remove(id) else {
             return;
         };
-        let Some(room) = self.rooms.get(&room_id) else {
+        let Some(room) = self.rooms.get_mut(&room_id) else {
             return;
         };
+        if reason == LeftReason::Gone {
+            room.record_gone(&alias);
+        }
         let left = ServerFrame::Left {
             alias: alias.as_str(),
             reason,
@@ -854,6 +934,129 @@ mod tests {
         }
         assert_eq!(alice.closed(), Some(close::KICKED));
         assert_eq!(creator(&b), 2);
+    }
+
+    /// A join with a proof (over the test nonce) and, maybe, a resume token.
+    fn join_with(b: &mut Broker, m: &Member, alias: &str, resume: Option<[u8; RESUME_LEN]>) {
+        let req = Request::Join {
+            room: ROOM.into(),
+            alias: alias.into(),
+            proof: crypto::join_proof(&KEY, &m.conn.nonce, ROOM, alias),
+            resume,
+        };
+        send(b, m, req);
+    }
+
+    /// The resume token of the `welcome` among `frames`.
+    fn token_of(frames: &[Value]) -> [u8; RESUME_LEN] {
+        frames
+            .iter()
+            .find(|f| f["t"] == "welcome")
+            .and_then(|f| f["resume"].as_str())
+            .and_then(crypto::b64u_decode)
+            .and_then(|raw| raw.try_into().ok())
+            .expect("a welcome with a resume token")
+    }
+
+    #[test]
+    fn the_holders_token_takes_its_seat_and_the_role_without_a_left() {
+        let mut b = broker(Moderation::Creator);
+        let [alice, bob] = [1, 2].map(|id| Member::new(id, 100));
+        enter(&mut b, &alice, "alice");
+        let token = token_of(&alice.take());
+        enter(&mut b, &bob, "bob");
+        bob.take();
+
+        let alice2 = Member::new(3, 100);
+        join_with(&mut b, &alice2, "Alice", Some(token));
+        assert_eq!(alice.closed(), Some(close::REPLACED));
+        let welcome = alice2.take();
+        assert_eq!(welcome[0]["members"], serde_json::json!(["bob", "Alice"]));
+        assert_eq!(welcome[0]["creator"], "Alice", "the role stays with her");
+        assert_ne!(token_of(&welcome), token, "a new token each welcome");
+        assert_eq!(
+            bob.take(),
+            [serde_json::json!({"t":"joined","alias":"Alice","rejoined":true})]
+        );
+        assert_eq!(creator(&b), 3);
+        assert!(!b.seats.contains_key(&1));
+        // The old connection's end, when it comes, announces nothing.
+        assert!(b.on(Event::Gone(1)));
+        assert!(bob.take().is_empty());
+        assert_eq!(
+            b.stats.to_json(),
+            r#"{"rooms":1,"members":2,"connections":0}"#
+        );
+    }
+
+    #[test]
+    fn another_members_token_or_none_is_alias_taken_even_in_a_full_room() {
+        let mut b = broker(Moderation::Anyone);
+        let [alice, bob] = [1, 2].map(|id| Member::new(id, 100));
+        enter(&mut b, &alice, "alice");
+        let alice_token = token_of(&alice.take());
+        enter(&mut b, &bob, "bob");
+        let bob_token = token_of(&bob.take());
+        alice.take();
+        let mallory = Member::new(3, 100);
+        for resume in [Some(alice_token), Some([0; RESUME_LEN]), None] {
+            join_with(&mut b, &mallory, "bob", resume);
+            assert_eq!(error_code(&mallory.take()), Some("alias_taken"));
+        }
+        assert_eq!(bob.closed(), None);
+        assert!(alice.take().is_empty());
+        // A full room still lets the holder's own token in: the seat is swapped.
+        b.max_members = 2;
+        join_with(&mut b, &mallory, "bob", Some(bob_token));
+        assert_eq!(mallory.take()[0]["t"], "welcome");
+        assert_eq!(bob.closed(), Some(close::REPLACED));
+    }
+
+    #[test]
+    fn an_alias_back_within_two_minutes_of_going_is_rejoined_and_only_then() {
+        let mut b = broker(Moderation::Anyone);
+        let [alice, bob, carol] = seated(&mut b, ["alice", "bob", "carol"]);
+        assert!(b.on(Event::Gone(bob.conn.id)));
+        send(&mut b, &carol, Request::Exit { body: None });
+        alice.take();
+        let joined_of = |m: &Member| {
+            let got = m.take();
+            assert_eq!(got[0]["t"], "joined", "{got:?}");
+            got[0]["rejoined"] == true
+        };
+        let bob2 = Member::new(4, 100);
+        enter(&mut b, &bob2, "BOB");
+        assert!(joined_of(&alice), "gone moments ago");
+        let carol2 = Member::new(5, 100);
+        enter(&mut b, &carol2, "carol");
+        assert!(!joined_of(&alice), "an exit is not a drop");
+
+        // Gone longer ago than the window: a plain join.
+        assert!(b.on(Event::Gone(bob2.conn.id)));
+        alice.take();
+        let long_ago = Instant::now().checked_sub(REJOIN_WINDOW + Duration::from_secs(1));
+        if let Some(at) = long_ago {
+            let room = b.rooms.get_mut(ROOM).expect("room");
+            room.recently_gone[0].1 = at;
+            enter(&mut b, &Member::new(6, 100), "bob");
+            assert!(!joined_of(&alice), "gone too long ago");
+        }
+    }
+
+    #[test]
+    fn the_recently_gone_list_is_bounded() {
+        let mut b = broker(Moderation::Anyone);
+        b.max_members = 64;
+        let alice = Member::new(1, 1000);
+        enter(&mut b, &alice, "alice");
+        for id in 2..40 {
+            let m = Member::new(id, 100);
+            enter(&mut b, &m, &format!("m{id}"));
+            assert!(b.on(Event::Gone(id)));
+        }
+        let room = &b.rooms[ROOM];
+        assert_eq!(room.recently_gone.len(), RECENTLY_GONE_MAX);
+        assert_eq!(room.recently_gone[0].0, "m24", "the oldest forgotten first");
     }
 
     #[test]

@@ -72,15 +72,20 @@ impl From<tungstenite::Error> for ClientError {
 /// A server frame, decoded; `text` fields are already opened with the room keys.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
+    /// `resume` (extension): this member's token for [`Client::rejoin`]; None from
+    /// a server without the extension. Each welcome brings a new one.
     Welcome {
         room: String,
         alias: String,
         members: Vec<String>,
         created: bool,
         creator: String,
+        resume: Option<String>,
     },
+    /// `rejoined` (extension): the same member back on a new connection.
     Joined {
         alias: String,
+        rejoined: bool,
     },
     /// `farewell` is the opened `exit` body, if the member left one; `creator` who
     /// moderates now (the server applies the hand-over rule, clients only follow it).
@@ -196,14 +201,33 @@ impl Client {
     /// Joins `room` with a proof; if the room does not exist and `create` is set,
     /// creates it. Returns the session and its `welcome` event.
     pub fn enter(
-        mut self,
+        self,
         room: &str,
         alias: &str,
         keys: RoomKeys,
         create: bool,
     ) -> Result<(Session, Event), ClientError> {
+        self.rejoin(room, alias, keys, create, None)
+    }
+
+    /// As [`Client::enter`], bringing `resume`, the token of this alias's last
+    /// `welcome`: if the server still holds that earlier connection, this one takes
+    /// its seat (the old one is closed with 4005) instead of getting `alias_taken`,
+    /// and the others are told the member `rejoined`. A token that does not match is
+    /// `alias_taken`, as without one.
+    pub fn rejoin(
+        mut self,
+        room: &str,
+        alias: &str,
+        keys: RoomKeys,
+        create: bool,
+        resume: Option<&str>,
+    ) -> Result<(Session, Event), ClientError> {
         let proof = crypto::join_proof(&keys.k_auth, &self.nonce, room, alias);
-        let join = serde_json::json!({"t":"join","room":room,"alias":alias,"proof":crypto::b64u_encode(&proof)});
+        let mut join = serde_json::json!({"t":"join","room":room,"alias":alias,"proof":crypto::b64u_encode(&proof)});
+        if let Some(token) = resume {
+            join["resume"] = token.into();
+        }
         send_json(&mut self.ws, &join)?;
         let read = |ws: &mut WebSocket<TcpStream>| {
             let v = read_json(ws)?;
@@ -342,14 +366,16 @@ impl Session {
                 members,
                 created,
                 creator,
+                resume,
             } => Event::Welcome {
                 room,
                 alias,
                 members,
                 created,
                 creator,
+                resume,
             },
-            ServerFrame::Joined { alias } => Event::Joined { alias },
+            ServerFrame::Joined { alias, rejoined } => Event::Joined { alias, rejoined },
             ServerFrame::Left {
                 alias,
                 reason,

@@ -35,6 +35,9 @@ pub enum Request {
         room: String,
         alias: String,
         proof: [u8; 32],
+        /// **Extension**: the resume token of this alias's earlier connection, which
+        /// lets the join take that connection's seat instead of getting `alias_taken`.
+        resume: Option<[u8; RESUME_LEN]>,
     },
     Create {
         room: String,
@@ -58,6 +61,8 @@ pub enum Request {
 }
 
 const ALIAS_MAX: usize = 24;
+/// Bytes in a resume token (`welcome`'s `resume`, a rejoin's `join`).
+pub const RESUME_LEN: usize = 16;
 const ROOM_LEN: usize = 22;
 
 /// 1 to 24 ASCII letters, digits and `_ - .`: no look-alike names, nothing to escape.
@@ -115,6 +120,23 @@ fn key_field(obj: &Map<String, Value>, key: &str) -> Result<[u8; 32], Refusal> {
             Code::BadField,
             "proof and auth must be base64url of 32 bytes",
         ))
+}
+
+/// The optional `resume` of a join: absent or null is None; anything else must be
+/// b64u of exactly 16 bytes, or the join is refused before any room is looked at.
+fn resume_field(obj: &Map<String, Value>) -> Result<Option<[u8; RESUME_LEN]>, Refusal> {
+    match obj.get("resume") {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v
+            .as_str()
+            .and_then(crate::crypto::b64u_decode)
+            .and_then(|raw| <[u8; RESUME_LEN]>::try_from(raw).ok())
+            .map(Some)
+            .ok_or(Refusal::new(
+                Code::BadField,
+                "resume must be base64url of 16 bytes",
+            )),
+    }
 }
 
 fn body_value(value: &Value) -> Result<String, Refusal> {
@@ -182,6 +204,7 @@ pub fn parse_request(text: &str) -> Result<Request, Refusal> {
             room: room_field(&obj)?,
             alias: alias_field(&obj, "alias")?,
             proof: key_field(&obj, "proof")?,
+            resume: resume_field(&obj)?,
         },
         "create" => Request::Create {
             room: room_field(&obj)?,
@@ -243,6 +266,35 @@ mod tests {
         assert!(matches!(parse_request(&join), Ok(Request::Join { .. })));
         let create = format!(r#"{{"t":"create","room":"{ROOM}","alias":"al","auth":"{KEY}"}}"#);
         assert!(matches!(parse_request(&create), Ok(Request::Create { .. })));
+    }
+
+    #[test]
+    fn a_join_may_carry_a_resume_token_of_16_bytes_and_nothing_else() {
+        let token = crate::crypto::b64u_encode(&[9; RESUME_LEN]);
+        let join = |resume: &str| {
+            format!(r#"{{"t":"join","room":"{ROOM}","alias":"al","proof":"{KEY}"{resume}}}"#)
+        };
+        let resume_of = |text: &str| match parse_request(text) {
+            Ok(Request::Join { resume, .. }) => Ok(resume),
+            Ok(other) => panic!("not a join: {other:?}"),
+            Err(r) => Err(r.code),
+        };
+        assert_eq!(resume_of(&join("")), Ok(None));
+        assert_eq!(resume_of(&join(r#","resume":null"#)), Ok(None));
+        assert_eq!(
+            resume_of(&join(&format!(r#","resume":"{token}""#))),
+            Ok(Some([9; RESUME_LEN]))
+        );
+        let long = crate::crypto::b64u_encode(&[9; 32]);
+        let long = format!(r#","resume":"{long}""#);
+        for bad in [
+            r#","resume":"AAAA""#,
+            r#","resume":7"#,
+            r#","resume":"""#,
+            &long,
+        ] {
+            assert_eq!(resume_of(&join(bad)), Err(Code::BadField), "{bad}");
+        }
     }
 
     #[test]

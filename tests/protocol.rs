@@ -26,7 +26,8 @@ fn no_room_then_create_then_join_with_a_proof() {
     assert_eq!(
         a.next_event().expect("event"),
         Event::Joined {
-            alias: "bob".into()
+            alias: "bob".into(),
+            rejoined: false,
         }
     );
 }

@@ -210,8 +210,10 @@ impl Painter {
         line
     }
 
-    pub fn joined(&self, alias: &str) -> String {
-        self.system(now_ms(), &format!("{} joined", field(alias)))
+    /// `rejoined`: the same member back on a new connection (the server says so).
+    pub fn joined(&self, alias: &str, rejoined: bool) -> String {
+        let verb = if rejoined { "reconnected" } else { "joined" };
+        self.system(now_ms(), &format!("{} {verb}", field(alias)))
     }
 
     /// `farewell`: None without one, Some(Err) when it failed authentication.
@@ -323,7 +325,7 @@ mod tests {
             p.message(0, evil, None, evil),
             p.message(0, evil, Some("me"), evil),
             p.unverified(0, evil, true),
-            p.joined(evil),
+            p.joined(evil, false),
             p.left(evil, "exit", Some(&Ok(evil.to_owned()))),
             p.kicked(evil, evil),
             p.purged(Some(evil)),
@@ -375,7 +377,8 @@ mod tests {
             p.unverified(0, "bob", false),
             format!("{stamp} ! message from bob failed authentication and is not shown")
         );
-        assert!(p.joined("bob").ends_with("] * bob joined"));
+        assert!(p.joined("bob", false).ends_with("] * bob joined"));
+        assert!(p.joined("bob", true).ends_with("] * bob reconnected"));
         assert!(
             p.left("bob", "gone", None)
                 .ends_with("* bob lost connection and left")

@@ -249,11 +249,13 @@ impl Room {
                 ts,
                 ..
             } => self.paint.unverified(ts, &from, to.is_some()),
-            Event::Joined { alias } => {
-                if !self.members.contains(&alias) {
-                    self.members.push(alias.clone());
-                }
-                self.paint.joined(&alias)
+            Event::Joined { alias, rejoined } => {
+                // A rejoin by resume token replaces the member without a `left` (and
+                // may spell the alias in another case): one entry per alias, any case,
+                // moved last as the server moves it.
+                self.members.retain(|m| !m.eq_ignore_ascii_case(&alias));
+                self.members.push(alias.clone());
+                self.paint.joined(&alias, rejoined)
             }
             Event::Left {
                 alias,

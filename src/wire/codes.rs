@@ -119,9 +119,13 @@ pub mod close {
     pub const KICKED: u16 = 4001;
     pub const PURGED: u16 = 4002;
     pub const BAD_PROOF: u16 = 4003;
+    /// **Extension**: the member rejoined on a new connection with its resume token;
+    /// this (old) one is closed. A client must not reconnect after it, or its two
+    /// connections would take the seat from each other in turn.
+    pub const REPLACED: u16 = 4005;
 
     /// Every code above, in the order PROTOCOL.md lists them.
-    pub const ALL: [u16; 10] = [
+    pub const ALL: [u16; 11] = [
         NORMAL,
         GOING_AWAY,
         PROTOCOL,
@@ -132,6 +136,7 @@ pub mod close {
         KICKED,
         PURGED,
         BAD_PROOF,
+        REPLACED,
     ];
 }
 

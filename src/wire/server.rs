@@ -41,9 +41,15 @@ pub enum ServerFrame<S = String> {
         members: Vec<S>,
         created: bool,
         creator: S,
+        /// **Extension**: this member's resume token (b64u of 16 random bytes), to
+        /// send with the join of a rejoin. None only from a server that predates it.
+        resume: Option<S>,
     },
+    /// `rejoined` (extension): the same member coming back, by its resume token or
+    /// within two minutes of being announced `gone`. Sent only when true.
     Joined {
         alias: S,
+        rejoined: bool,
     },
     /// `creator` (extension): who moderates once `alias` is gone.
     Left {
@@ -154,6 +160,7 @@ impl<S: AsRef<str>> ServerFrame<S> {
                 members,
                 created,
                 creator,
+                resume,
             } => {
                 put(&mut out, "room", room);
                 put(&mut out, "alias", alias);
@@ -168,8 +175,16 @@ impl<S: AsRef<str>> ServerFrame<S> {
                 out.push(']');
                 let _ = write!(out, ",\"created\":{created}");
                 put(&mut out, "creator", creator);
+                if let Some(token) = resume {
+                    put(&mut out, "resume", token);
+                }
             }
-            ServerFrame::Joined { alias } => put(&mut out, "alias", alias),
+            ServerFrame::Joined { alias, rejoined } => {
+                put(&mut out, "alias", alias);
+                if *rejoined {
+                    out.push_str(",\"rejoined\":true");
+                }
+            }
             ServerFrame::Left {
                 alias,
                 reason,
@@ -287,9 +302,14 @@ impl ServerFrame<String> {
                     .and_then(Value::as_bool)
                     .ok_or(DecodeError::Field("created"))?,
                 creator: text(obj, "creator")?,
+                resume: optional_text(obj, "resume")?,
             },
             "joined" => ServerFrame::Joined {
                 alias: text(obj, "alias")?,
+                rejoined: match obj.get("rejoined") {
+                    None | Some(Value::Null) => false,
+                    Some(v) => v.as_bool().ok_or(DecodeError::Field("rejoined"))?,
+                },
             },
             "left" => ServerFrame::Left {
                 alias: text(obj, "alias")?,
@@ -350,8 +370,24 @@ mod tests {
                 members: vec![s("a"), s("b")],
                 created: true,
                 creator: s("a"),
+                resume: Some(s("AAECAwQFBgcICQoLDA0ODw")),
             },
-            ServerFrame::Joined { alias: s("a") },
+            ServerFrame::Welcome {
+                room: s("G7BEqt7RkMfKiEM-dJA_lQ"),
+                alias: s("a"),
+                members: vec![s("a")],
+                created: false,
+                creator: s("a"),
+                resume: None,
+            },
+            ServerFrame::Joined {
+                alias: s("a"),
+                rejoined: false,
+            },
+            ServerFrame::Joined {
+                alias: s("a"),
+                rejoined: true,
+            },
             ServerFrame::Left {
                 alias: s("a"),
                 reason: LeftReason::Exit,
@@ -422,6 +458,19 @@ mod tests {
         );
         let hello = ServerFrame::<&str>::Hello { nonce: "n" };
         assert_eq!(hello.encode(), r#"{"t":"hello","v":1,"nonce":"n"}"#);
+        let back = ServerFrame::<&str>::Joined {
+            alias: "a",
+            rejoined: true,
+        };
+        assert_eq!(
+            back.encode(),
+            r#"{"t":"joined","alias":"a","rejoined":true}"#
+        );
+        let new = ServerFrame::<&str>::Joined {
+            alias: "a",
+            rejoined: false,
+        };
+        assert_eq!(new.encode(), r#"{"t":"joined","alias":"a"}"#);
         let shutdown = ServerFrame::<&str>::Purged { by: None };
         assert_eq!(shutdown.encode(), r#"{"t":"purged","reason":"shutdown"}"#);
     }

@@ -141,7 +141,9 @@ describe('reconnecting after the network or the server goes away', () => {
     await P.page.waitForFunction(() => !document.querySelector('#log [data-state="queued"]'));
     await waitEntry(P.page, { from: 'pat', text: 'sent while offline 4' });
     assert.deepEqual(await members(P.page), ['pat', 'alice'], 'members from the new welcome');
-    await waitEntry(A.page, { kind: 'system', text: 'pat joined' });
+    // The rejoin brought the token of the last welcome; the others are told pat came back.
+    assert.equal(typeof sentOf(P, 'join').at(-1).resume, 'string', 'the rejoin sent its resume token');
+    await waitEntry(A.page, { kind: 'system', text: 'pat reconnected' });
     assert.deepEqual(await conn(P.page), { state: 'back', banner: 'Reconnected.' });
     await shot(P.page, 'reconnected-phone-360');
     // Both ways again.
