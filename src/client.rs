@@ -325,6 +325,24 @@ impl Session {
     }
 
     /// Sets how long [`Session::next_event`] waits (None: forever).
+    /// Joins the same room under the same name on a new connection to `addr`, after
+    /// this one was lost; `resume` (the last welcome's token) takes over a seat the
+    /// server still holds for the lost connection. Creates the room if it has died.
+    pub fn reconnect(
+        &self,
+        addr: &str,
+        timeout: Duration,
+        resume: Option<&str>,
+    ) -> Result<(Session, Event), ClientError> {
+        Client::connect(addr, timeout)?.rejoin(
+            &self.room,
+            &self.alias,
+            self.keys.clone(),
+            true,
+            resume,
+        )
+    }
+
     pub fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
         self.ws.get_mut().set_read_timeout(timeout)
     }

@@ -239,6 +239,30 @@ fn kick_ends_the_kicked_client_with_status_5() {
 }
 
 #[test]
+fn a_lost_connection_reconnects_by_itself_and_the_conversation_goes_on() {
+    let srv = Server::start(&[]);
+    let (http, ws) = (srv.http.port().to_string(), srv.ws.port().to_string());
+    let (mut alice, link) = create_room(&srv, "alice");
+    // The server dies without a word (SIGKILL): no purge, only a broken connection...
+    drop(srv);
+    alice.expect("* connection lost, reconnecting");
+    // ...and comes back on the same ports, with no rooms: alice re-creates hers.
+    let _srv = Server::start(&["--http-port", &http, "--ws-port", &ws]);
+    alice.expect("* reconnected: you were away from");
+    alice.expect("* you are in the room as alice");
+    let mut bob = Term::spawn(&[&link, "--alias", "bob"]);
+    bob.expect("you are in the room as bob; also here: alice");
+    alice.expect("* bob joined");
+    bob.type_line("hello again");
+    alice.expect("] bob: hello again");
+    alice.type_line("and back");
+    bob.expect("] alice: and back");
+    alice.type_line("/exit");
+    let (status, _, stderr) = alice.wait();
+    assert_eq!(status, 0, "stderr: {stderr}");
+}
+
+#[test]
 fn stop_ends_the_others_with_status_6_and_the_stopper_with_0() {
     let srv = Server::start(&[]);
     let (mut alice, link) = create_room(&srv, "alice");

@@ -18,6 +18,7 @@ use super::config::ServerConfig;
 use super::exit::Exit;
 use super::pace::Pacer;
 use super::render::{self, Painter};
+use super::run::NETWORK_TIMEOUT;
 use crate::client::{ClientError, Event, Session};
 use crate::crypto;
 use crate::signals;
@@ -27,6 +28,13 @@ use crate::wire::{Code, close};
 const POLL: Duration = Duration::from_millis(50);
 /// How long to wait for the server's close after leaving, kicked or purged.
 const CLOSE_GRACE: Duration = Duration::from_secs(3);
+/// Waits between reconnection attempts: doubling from the first, at most the last
+/// (each drawn between half and all of it, so clients that lost one server do not all
+/// come back at the same instant).
+const RETRY_FIRST: Duration = Duration::from_millis(500);
+const RETRY_MOST: Duration = Duration::from_secs(30);
+/// Reconnecting gives up after this long without the server.
+const RETRY_FOR: Duration = Duration::from_secs(5 * 60);
 /// JSON around a sealed body (`{"t":"purr","to":"","body":""}`), plus slack.
 const FRAME_OVERHEAD: usize = 40;
 
@@ -71,6 +79,8 @@ pub(super) fn chat(
         kicked_by: None,
         purged: None,
         deadline: None,
+        chat_addr: config.chat_addr(),
+        resume: None,
         session,
     };
     let exit = room.run(welcome, new_room);
@@ -144,6 +154,10 @@ struct Room {
     purged: Option<Option<String>>,
     /// Give up waiting for the server's close at this time.
     deadline: Option<Instant>,
+    /// Where to reconnect to after a lost connection, and the token that lets the new
+    /// connection take over the lost one's seat (from the last welcome).
+    chat_addr: String,
+    resume: Option<String>,
 }
 
 impl Room {
@@ -176,20 +190,30 @@ impl Room {
             if let Err(exit) = self.pump_input(&lines) {
                 return exit;
             }
-            match self.session.next_event() {
+            let lost = match self.session.next_event() {
                 Ok(Event::Closed { code, .. }) => {
                     // Lets tungstenite send its close reply before the process ends.
                     let _ = self.session.next_event();
-                    return self.outcome(code);
+                    code
                 }
                 Ok(event) => {
                     if let Err(exit) = self.show(event) {
                         return exit;
                     }
+                    continue;
                 }
-                Err(e) if is_would_block(&e) => {}
+                Err(e) if is_would_block(&e) => Some(0),
                 Err(ClientError::Protocol(why)) => return Exit::Protocol(why),
-                Err(_) => return self.outcome(None),
+                Err(_) => None,
+            };
+            match lost {
+                Some(0) => {}
+                code if self.lost_unexpectedly(code) => {
+                    if let Err(exit) = self.reconnect(&signals) {
+                        return exit;
+                    }
+                }
+                code => return self.outcome(code),
             }
             if self.deadline.is_some_and(|d| Instant::now() >= d) {
                 return self.outcome(None);
@@ -209,6 +233,7 @@ impl Room {
             members,
             created,
             creator,
+            resume,
             ..
         } = welcome
         else {
@@ -216,6 +241,7 @@ impl Room {
         };
         self.members = members;
         self.creator = creator;
+        self.resume = resume;
         let line = self.paint.welcome(&self.members);
         self.print(&line)?;
         match new_room {
@@ -316,6 +342,80 @@ impl Room {
     fn ending(&mut self) {
         self.held = None;
         self.deadline.get_or_insert(Instant::now() + CLOSE_GRACE);
+    }
+
+    /// Whether a close (code, or None for a connection that just broke) was the
+    /// network's doing rather than an ending: the server's word (kick, stop, shutdown,
+    /// a refusal) or this client's own leaving ends the session instead.
+    fn lost_unexpectedly(&self, code: Option<u16>) -> bool {
+        !self.leaving && self.kicked_by.is_none() && self.purged.is_none() && code.is_none()
+    }
+
+    /// Joins again under the same name after a lost connection, with growing waits,
+    /// until it works, the person interrupts, or [`RETRY_FOR`] has passed. Lines typed
+    /// meanwhile wait in the input queue and are sent once back in.
+    fn reconnect(&mut self, signals: &Receiver<()>) -> Result<(), Exit> {
+        let away = crate::protocol::now_ms();
+        let started = Instant::now();
+        let line = self.paint.note("connection lost, reconnecting…");
+        self.print(&line)?;
+        let mut wait = RETRY_FIRST;
+        let mut said_taken = false;
+        loop {
+            // Half to all of `wait`, from a random byte.
+            let jitter = f64::from(crypto::random_bytes::<1>()[0]) / 255.0;
+            let until = Instant::now() + wait.mul_f64(0.5 + jitter / 2.0);
+            while Instant::now() < until {
+                if signals.try_recv().is_ok() {
+                    return Err(Exit::Left);
+                }
+                thread::sleep(POLL);
+            }
+            if started.elapsed() >= RETRY_FOR {
+                return Err(self.outcome(None));
+            }
+            wait = (wait * 2).min(RETRY_MOST);
+            let attempt =
+                self.session
+                    .reconnect(&self.chat_addr, NETWORK_TIMEOUT, self.resume.as_deref());
+            match attempt {
+                Ok((mut session, welcome)) => {
+                    if let Err(e) = session.set_read_timeout(Some(POLL)) {
+                        return Err(Exit::Local(format!("cannot set a socket timeout: {e}")));
+                    }
+                    self.session = session;
+                    let (from, to) = (render::hhmm(away), render::hhmm(crate::protocol::now_ms()));
+                    let line = self.paint.note(&format!(
+                        "reconnected: you were away from {from} to {to}; messages sent then are not shown"
+                    ));
+                    self.print(&line)?;
+                    return self.show_welcome(welcome, None);
+                }
+                Err(ClientError::Refused {
+                    code: Code::AliasTaken,
+                    ..
+                }) => {
+                    if !said_taken {
+                        said_taken = true;
+                        let line = self.paint.note(
+                            "your name is still held by the lost connection; waiting for the server to let it go…",
+                        );
+                        self.print(&line)?;
+                    }
+                }
+                Err(ClientError::Refused {
+                    code: Code::BadProof,
+                    ..
+                }) => {
+                    return Err(Exit::WrongSecret);
+                }
+                Err(ClientError::Closed(Some(close::BAD_PROOF))) => return Err(Exit::WrongSecret),
+                Err(ClientError::Refused { code, message }) => {
+                    return Err(Exit::Refused(render::error_text(code, &message)));
+                }
+                Err(_) => {} // not back yet: try again
+            }
+        }
     }
 
     /// How the session ended, from what was seen before the close (or its absence).

@@ -19,7 +19,7 @@ use crate::crypto::{self, RoomKeys};
 use crate::wire::{Code, close};
 
 /// How long the server has to answer a connection or request.
-const NETWORK_TIMEOUT: Duration = Duration::from_secs(5);
+pub(super) const NETWORK_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// `sanctuary join`: returns the documented exit status, having said why on stderr.
 pub fn run(args: JoinArgs) -> ExitCode {

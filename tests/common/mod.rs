@@ -60,8 +60,13 @@ impl Server {
             }
             None => Command::new(binary),
         };
-        cmd.args(["--http-port", "0", "--ws-port", "0", "--bind", "127.0.0.1"])
-            .args(extra);
+        // Ephemeral ports unless the test names its own (to restart on the same ones).
+        for flag in ["--http-port", "--ws-port"] {
+            if !extra.contains(&flag) {
+                cmd.args([flag, "0"]);
+            }
+        }
+        cmd.args(["--bind", "127.0.0.1"]).args(extra);
         if let Some((resource, value)) = rlimit {
             let limit = libc::rlimit {
                 rlim_cur: value as libc::rlim_t,
