@@ -27,7 +27,7 @@ use crate::cli::{Limits, Moderation};
 use crate::crypto;
 use crate::protocol::{self, RESUME_LEN, Refusal, Request};
 use crate::stats::Stats;
-use crate::wire::{Code, Frame, LeftReason, ServerFrame, close};
+use crate::wire::{Code, Frame, LeftReason, Relayed, ServerFrame, Welcome, close};
 
 pub type ConnId = u64;
 
@@ -343,14 +343,14 @@ impl Broker {
         self.stats.add_member(1);
         let aliases: Vec<&str> = room.members.iter().map(|m| m.alias.as_str()).collect();
         let creator = room.creator_alias();
-        let welcome = ServerFrame::Welcome {
+        let welcome = ServerFrame::Welcome(Welcome {
             room: room_id.as_str(),
             alias: alias.as_str(),
             members: aliases,
             created,
             creator,
             resume: Some(resume.as_str()),
-        };
+        });
         let joined = ServerFrame::Joined {
             alias: alias.as_str(),
             rejoined,
@@ -402,13 +402,13 @@ impl Broker {
             .find(|m| m.conn.id == conn.id)
             .map_or("", |m| m.alias.as_str());
         let (ts, seq) = (protocol::now_ms(), room.seq);
-        let f = ServerFrame::Relayed {
+        let f = ServerFrame::Relayed(Relayed {
             from,
             to,
             body,
             ts,
             seq,
-        }
+        })
         .to_frame();
         let dropped = match target {
             None => deliver(room.members.iter(), &f),

@@ -10,7 +10,7 @@ use tungstenite::protocol::WebSocketConfig;
 use tungstenite::{Message, WebSocket};
 
 use crate::crypto::{self, Header, Kind, OpenError, RoomKeys};
-use crate::wire::{Code, DecodeError, ServerFrame};
+use crate::wire::{Code, DecodeError, ServerFrame, Welcome};
 
 /// Why a client operation failed.
 #[derive(Debug)]
@@ -74,14 +74,7 @@ impl From<tungstenite::Error> for ClientError {
 pub enum Event {
     /// `resume` (extension): this member's token for [`Client::rejoin`]; None from
     /// a server without the extension. Each welcome brings a new one.
-    Welcome {
-        room: String,
-        alias: String,
-        members: Vec<String>,
-        created: bool,
-        creator: String,
-        resume: Option<String>,
-    },
+    Welcome(Welcome),
     /// `rejoined` (extension): the same member back on a new connection.
     Joined {
         alias: String,
@@ -251,7 +244,7 @@ impl Client {
         if let ServerFrame::Error { code, message } = reply {
             return Err(ClientError::Refused { code, message });
         }
-        if !matches!(reply, ServerFrame::Welcome { .. }) {
+        if !matches!(reply, ServerFrame::Welcome(_)) {
             return Err(ClientError::Protocol(format!(
                 "expected welcome, got {}",
                 reply.kind()
@@ -378,21 +371,7 @@ impl Session {
     /// A decoded frame as an event, bodies opened with the room keys.
     fn event(&self, frame: ServerFrame) -> Event {
         match frame {
-            ServerFrame::Welcome {
-                room,
-                alias,
-                members,
-                created,
-                creator,
-                resume,
-            } => Event::Welcome {
-                room,
-                alias,
-                members,
-                created,
-                creator,
-                resume,
-            },
+            ServerFrame::Welcome(w) => Event::Welcome(w),
             ServerFrame::Joined { alias, rejoined } => Event::Joined { alias, rejoined },
             ServerFrame::Left {
                 alias,
@@ -405,20 +384,18 @@ impl Session {
                 reason: reason.as_str().to_owned(),
                 creator,
             },
-            ServerFrame::Relayed {
-                from,
-                to,
-                body,
-                ts,
-                seq,
-            } => {
-                let kind = if to.is_some() { Kind::Purr } else { Kind::Msg };
+            ServerFrame::Relayed(r) => {
+                let kind = if r.to.is_some() {
+                    Kind::Purr
+                } else {
+                    Kind::Msg
+                };
                 Event::Message {
-                    text: self.open(kind, &from, to.as_deref().unwrap_or(""), &body),
-                    from,
-                    to,
-                    ts,
-                    seq,
+                    text: self.open(kind, &r.from, r.to.as_deref().unwrap_or(""), &r.body),
+                    from: r.from,
+                    to: r.to,
+                    ts: r.ts,
+                    seq: r.seq,
                 }
             }
             ServerFrame::Kicked { alias, by, creator } => Event::Kicked { alias, by, creator },

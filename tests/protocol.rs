@@ -6,6 +6,7 @@ mod common;
 use common::*;
 use sanctuary::client::{ClientError, Event};
 use sanctuary::crypto;
+use sanctuary::wire::Welcome;
 use serde_json::json;
 use tungstenite::Message;
 
@@ -15,13 +16,13 @@ fn no_room_then_create_then_join_with_a_proof() {
     let (room, keys) = (new_room(), new_keys());
     let (mut a, welcome) = enter(&srv, &room, "alice", &keys);
     assert!(
-        matches!(&welcome, Event::Welcome { created: true, members, creator, .. }
+        matches!(&welcome, Event::Welcome(Welcome { created: true, members, creator, .. })
         if members == &["alice"] && creator == "alice")
     );
 
     let (_b, welcome) = enter(&srv, &room, "bob", &keys);
     assert!(
-        matches!(&welcome, Event::Welcome { created: false, members, .. } if members == &["alice", "bob"])
+        matches!(&welcome, Event::Welcome(Welcome { created: false, members, .. }) if members == &["alice", "bob"])
     );
     assert_eq!(
         a.next_event().expect("event"),
@@ -509,7 +510,7 @@ fn the_creator_role_passes_to_the_member_present_longest() {
     let (mut a, _) = enter(&srv, &room, "alice", &keys);
     let (mut b, _) = enter(&srv, &room, "bob", &keys);
     let (mut c, welcome) = enter(&srv, &room, "carol", &keys);
-    assert!(matches!(welcome, Event::Welcome { ref creator, .. } if creator == "alice"));
+    assert!(matches!(welcome, Event::Welcome(Welcome { ref creator, .. }) if creator == "alice"));
     a.exit(None).expect("send");
     assert!(matches!(next(&mut a), Event::Closed { .. }));
     // The server names the new creator: no client re-derives the rule.

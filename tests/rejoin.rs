@@ -8,14 +8,14 @@ mod common;
 use common::*;
 use sanctuary::client::{Client, ClientError, Event, Session};
 use sanctuary::crypto::{self, RoomKeys};
-use sanctuary::wire::close;
+use sanctuary::wire::{Welcome, close};
 
 /// The resume token of a `welcome`.
 fn token(welcome: &Event) -> String {
     match welcome {
-        Event::Welcome {
+        Event::Welcome(Welcome {
             resume: Some(t), ..
-        } => t.clone(),
+        }) => t.clone(),
         other => panic!("no resume token in {other:?}"),
     }
 }
@@ -63,7 +63,7 @@ fn a_rejoin_with_the_token_replaces_the_open_connection_and_nobody_sees_a_left()
     let (mut bob2, welcome) =
         rejoin(&srv, &room, "bob", &keys, Some(&old_token)).expect("rejoin with the token");
     assert!(
-        matches!(&welcome, Event::Welcome { members, .. } if members == &["alice", "bob"]),
+        matches!(&welcome, Event::Welcome(Welcome { members, .. }) if members == &["alice", "bob"]),
         "{welcome:?}"
     );
     let new_token = token(&welcome);

@@ -17,7 +17,7 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use sanctuary::wire::ServerFrame;
+use sanctuary::wire::{Relayed, ServerFrame};
 
 use crate::msg::{self, RoomCrypto, Stamp};
 use crate::net::{self, Net, Spec};
@@ -55,13 +55,13 @@ fn relayed_frame(room: &RoomCrypto, seq: u64) -> Vec<u8> {
     let ts = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
-    let relayed = ServerFrame::Relayed {
+    let relayed = ServerFrame::Relayed(Relayed {
         from: "m0",
         to: None,
         body: body.as_str(),
         ts,
         seq,
-    };
+    });
     relayed.to_frame().to_vec()
 }
 

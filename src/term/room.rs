@@ -22,7 +22,7 @@ use super::run::NETWORK_TIMEOUT;
 use crate::client::{ClientError, Event, Session};
 use crate::crypto;
 use crate::signals;
-use crate::wire::{Code, close};
+use crate::wire::{Code, Welcome, close};
 
 /// Longest a typed line waits for the socket thread to notice it.
 const POLL: Duration = Duration::from_millis(50);
@@ -229,13 +229,13 @@ impl Room {
     }
 
     fn show_welcome(&mut self, welcome: Event, new_room: Option<NewRoom>) -> Result<(), Exit> {
-        let Event::Welcome {
+        let Event::Welcome(Welcome {
             members,
             created,
             creator,
             resume,
             ..
-        } = welcome
+        }) = welcome
         else {
             return Err(Exit::Protocol("the server did not send welcome".into()));
         };
@@ -312,7 +312,7 @@ impl Room {
             }
             Event::Error { code, message } => self.paint.error(code, &message),
             // A newer server's extensions, and a second welcome, change nothing here.
-            Event::Welcome { .. } | Event::Other(_) | Event::Closed { .. } => return Ok(()),
+            Event::Welcome(_) | Event::Other(_) | Event::Closed { .. } => return Ok(()),
         };
         self.print(&line)
     }

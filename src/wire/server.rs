@@ -29,22 +29,42 @@ impl LeftReason {
     }
 }
 
+/// The answer to a successful join or create; clients keep it as it came.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Welcome<S = String> {
+    pub room: S,
+    pub alias: S,
+    /// In joining order, this member last.
+    pub members: Vec<S>,
+    /// **Extension**: this connection made the room.
+    pub created: bool,
+    /// **Extension**: who may moderate under `--moderation creator`.
+    pub creator: S,
+    /// **Extension**: this member's resume token (b64u of 16 random bytes), to send
+    /// with the join of a rejoin. None only from a server that predates it.
+    pub resume: Option<S>,
+}
+
 /// A server-to-client frame (PROTOCOL.md sections 5 to 7).
+/// A member's message as the server relays it, stamped by the server.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Relayed<S = String> {
+    pub from: S,
+    /// The whisper's target; None for a message to the whole room.
+    pub to: Option<S>,
+    pub body: S,
+    /// Server clock, ms since the Unix epoch.
+    pub ts: u64,
+    /// +1 per relayed frame in the room.
+    pub seq: u64,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ServerFrame<S = String> {
     Hello {
         nonce: S,
     },
-    Welcome {
-        room: S,
-        alias: S,
-        members: Vec<S>,
-        created: bool,
-        creator: S,
-        /// **Extension**: this member's resume token (b64u of 16 random bytes), to
-        /// send with the join of a rejoin. None only from a server that predates it.
-        resume: Option<S>,
-    },
+    Welcome(Welcome<S>),
     /// `rejoined` (extension): the same member coming back, by its resume token or
     /// within two minutes of being announced `gone`. Sent only when true.
     Joined {
@@ -60,13 +80,7 @@ pub enum ServerFrame<S = String> {
     },
     /// A relayed `msg` (`to` None) or `purr` (`to` the whisper's target): one
     /// variant, as the two differ only by `to`.
-    Relayed {
-        from: S,
-        to: Option<S>,
-        body: S,
-        ts: u64,
-        seq: u64,
-    },
+    Relayed(Relayed<S>),
     /// `creator` (extension): who moderates once `alias` is gone.
     Kicked {
         alias: S,
@@ -129,11 +143,11 @@ impl<S: AsRef<str>> ServerFrame<S> {
     pub fn kind(&self) -> &'static str {
         match self {
             ServerFrame::Hello { .. } => "hello",
-            ServerFrame::Welcome { .. } => "welcome",
+            ServerFrame::Welcome(_) => "welcome",
             ServerFrame::Joined { .. } => "joined",
             ServerFrame::Left { .. } => "left",
-            ServerFrame::Relayed { to: None, .. } => "msg",
-            ServerFrame::Relayed { to: Some(_), .. } => "purr",
+            ServerFrame::Relayed(Relayed { to: None, .. }) => "msg",
+            ServerFrame::Relayed(Relayed { to: Some(_), .. }) => "purr",
             ServerFrame::Kicked { .. } => "kicked",
             ServerFrame::Purged { .. } => "purged",
             ServerFrame::Error { .. } => "error",
@@ -143,7 +157,7 @@ impl<S: AsRef<str>> ServerFrame<S> {
     /// The frame as one line of JSON, fields in the documented order.
     pub fn encode(&self) -> String {
         let body_len = match self {
-            ServerFrame::Relayed { body, .. } => body.as_ref().len(),
+            ServerFrame::Relayed(r) => r.body.as_ref().len(),
             _ => 0,
         };
         let mut out = String::with_capacity(body_len + 96);
@@ -154,14 +168,14 @@ impl<S: AsRef<str>> ServerFrame<S> {
                 out.push_str(",\"v\":1");
                 put(&mut out, "nonce", nonce);
             }
-            ServerFrame::Welcome {
+            ServerFrame::Welcome(Welcome {
                 room,
                 alias,
                 members,
                 created,
                 creator,
                 resume,
-            } => {
+            }) => {
                 put(&mut out, "room", room);
                 put(&mut out, "alias", alias);
                 out.push_str(",\"members\":[");
@@ -198,19 +212,13 @@ impl<S: AsRef<str>> ServerFrame<S> {
                 }
                 put(&mut out, "creator", creator);
             }
-            ServerFrame::Relayed {
-                from,
-                to,
-                body,
-                ts,
-                seq,
-            } => {
-                put(&mut out, "from", from);
-                if let Some(to) = to {
+            ServerFrame::Relayed(r) => {
+                put(&mut out, "from", &r.from);
+                if let Some(to) = &r.to {
                     put(&mut out, "to", to);
                 }
-                put(&mut out, "body", body);
-                let _ = write!(out, ",\"ts\":{ts},\"seq\":{seq}");
+                put(&mut out, "body", &r.body);
+                let _ = write!(out, ",\"ts\":{},\"seq\":{}", r.ts, r.seq);
             }
             ServerFrame::Kicked { alias, by, creator } => {
                 put(&mut out, "alias", alias);
@@ -285,7 +293,7 @@ impl ServerFrame<String> {
                     nonce: text(obj, "nonce")?,
                 }
             }
-            "welcome" => ServerFrame::Welcome {
+            "welcome" => ServerFrame::Welcome(Welcome {
                 room: text(obj, "room")?,
                 alias: text(obj, "alias")?,
                 members: obj
@@ -303,7 +311,7 @@ impl ServerFrame<String> {
                     .ok_or(DecodeError::Field("created"))?,
                 creator: text(obj, "creator")?,
                 resume: optional_text(obj, "resume")?,
-            },
+            }),
             "joined" => ServerFrame::Joined {
                 alias: text(obj, "alias")?,
                 rejoined: match obj.get("rejoined") {
@@ -321,7 +329,7 @@ impl ServerFrame<String> {
                 body: optional_text(obj, "body")?,
                 creator: text(obj, "creator")?,
             },
-            kind @ ("msg" | "purr") => ServerFrame::Relayed {
+            kind @ ("msg" | "purr") => ServerFrame::Relayed(Relayed {
                 from: text(obj, "from")?,
                 to: match kind {
                     "purr" => Some(text(obj, "to")?),
@@ -330,7 +338,7 @@ impl ServerFrame<String> {
                 body: text(obj, "body")?,
                 ts: number(obj, "ts")?,
                 seq: number(obj, "seq")?,
-            },
+            }),
             "kicked" => ServerFrame::Kicked {
                 alias: text(obj, "alias")?,
                 by: text(obj, "by")?,
@@ -364,22 +372,22 @@ mod tests {
         let s = |x: &str| x.to_owned();
         vec![
             ServerFrame::Hello { nonce: s("abc") },
-            ServerFrame::Welcome {
+            ServerFrame::Welcome(Welcome {
                 room: s("G7BEqt7RkMfKiEM-dJA_lQ"),
                 alias: s("b"),
                 members: vec![s("a"), s("b")],
                 created: true,
                 creator: s("a"),
                 resume: Some(s("AAECAwQFBgcICQoLDA0ODw")),
-            },
-            ServerFrame::Welcome {
+            }),
+            ServerFrame::Welcome(Welcome {
                 room: s("G7BEqt7RkMfKiEM-dJA_lQ"),
                 alias: s("a"),
                 members: vec![s("a")],
                 created: false,
                 creator: s("a"),
                 resume: None,
-            },
+            }),
             ServerFrame::Joined {
                 alias: s("a"),
                 rejoined: false,
@@ -400,20 +408,20 @@ mod tests {
                 body: None,
                 creator: s(""),
             },
-            ServerFrame::Relayed {
+            ServerFrame::Relayed(Relayed {
                 from: s("a"),
                 to: None,
                 body: s(BODY),
                 ts: 5,
                 seq: 9,
-            },
-            ServerFrame::Relayed {
+            }),
+            ServerFrame::Relayed(Relayed {
                 from: s("a"),
                 to: Some(s("b")),
                 body: s(BODY),
                 ts: 1,
                 seq: 2,
-            },
+            }),
             ServerFrame::Kicked {
                 alias: s("a"),
                 by: s("b"),
@@ -445,13 +453,13 @@ mod tests {
 
     #[test]
     fn frames_have_the_documented_shapes() {
-        let msg = ServerFrame::Relayed {
+        let msg = ServerFrame::Relayed(Relayed {
             from: "a",
             to: None,
             body: "B",
             ts: 5,
             seq: 9,
-        };
+        });
         assert_eq!(
             msg.encode(),
             r#"{"t":"msg","from":"a","body":"B","ts":5,"seq":9}"#
