@@ -410,6 +410,11 @@ impl Room {
                     return Err(Exit::WrongSecret);
                 }
                 Err(ClientError::Closed(Some(close::BAD_PROOF))) => return Err(Exit::WrongSecret),
+                // Full for now: places free up as others leave, so keep trying.
+                Err(ClientError::Refused {
+                    code: Code::ServerFull,
+                    ..
+                }) => {}
                 Err(ClientError::Refused { code, message }) => {
                     return Err(Exit::Refused(render::error_text(code, &message)));
                 }

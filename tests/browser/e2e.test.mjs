@@ -1183,6 +1183,27 @@ describe('plain text, Markdown, links and the smaller fixes between two pages', 
     }
   });
 
+  step('a full chat port is shown as "the server is full", not as a failed connection', T, async () => {
+    const full = await startServer({ args: ['--max-connections', '1'] });
+    try {
+      const X = await open(DESKTOP);
+      const Y = await open(PHONE);
+      await X.page.goto(full.url);
+      await enterRoom(X.page, 'xena'); // holds the only place
+      await Y.page.goto(await X.page.textContent('#invite'));
+      await Y.page.fill('#alias', 'yuri');
+      await Y.page.click('#enter');
+      await Y.page.waitForFunction(() => document.getElementById('start-error').textContent !== '');
+      assert.equal(await Y.page.textContent('#start-error'), 'The server is full right now. Try again in a while.');
+      await say(X.page, '/exit');
+      await X.page.waitForSelector('#ended:not([hidden])');
+      await Y.page.click('#enter'); // the place is free again
+      await Y.page.waitForSelector('#chat:not([hidden])', { timeout: 15000 });
+    } finally {
+      await full.stop();
+    }
+  });
+
   step('none of it raised a CSP violation, a console error or a page error', T, async () => {
     for (const x of opened) {
       assert.deepEqual(x.events.csp, [], 'CSP violations');
