@@ -4,7 +4,7 @@
 //
 // Events (CustomEvent detail):
 //   welcome {members, creator, created, recreated, resume}   joined {alias, rejoined}
-//   msg {from, text, ts, own}   purr {from, to, text, ts, own}
+//   msg {from, text, ts, own}   purr {from, to, text, ts, own, addressee}
 //   unverified {kind, from}     left {alias, reason, farewell, farewellBad, creator}
 //   kicked {alias, by, creator} purged {by, reason}
 //   refused {code, message}     (an error before we got in; the attempt is over)
@@ -40,6 +40,16 @@ export function wsUrl(loc, port) {
 }
 
 // Errors after which the attempt to get in cannot go on as it is.
+// Who a whisper is for, as its reader (alias `self`) sees it: 'own' (we sent it: the
+// server hands a whisper back to its sender), 'you' (it names us), or 'other': it names
+// someone else, so a server relaying it here is misbehaving, and the page must not
+// present it as ours. Exact comparisons: the server stamps `from` as each member spells
+// its alias and relays a purr only to the exact alias its `to` names.
+export function whisperAddressee(from, to, self) {
+  if (from === self) return 'own';
+  return to === self ? 'you' : 'other';
+}
+
 const REFUSALS = new Set(['bad_alias', 'alias_taken', 'bad_room', 'bad_proof', 'room_full', 'server_full', 'bad_field']);
 
 // A burst of rate_limited errors is over when none has come for this long; by then the
@@ -132,7 +142,9 @@ export class Session extends EventTarget {
         if (text === null) return this.#emit('unverified', { kind: f.t, from: header.from });
         const own = header.from === this.alias;
         if (own) this.pending.delete(str(f.body));
-        return this.#emit(f.t, { from: header.from, to: header.to, text, ts: Number(f.ts) || Date.now(), own });
+        const d = { from: header.from, to: header.to, text, ts: Number(f.ts) || Date.now(), own };
+        if (f.t === 'purr') d.addressee = whisperAddressee(header.from, header.to, this.alias);
+        return this.#emit(f.t, d);
       }
       case 'left': {
         const alias = str(f.alias);
