@@ -40,6 +40,26 @@ export function wsUrl(loc, port) {
 }
 
 // Errors after which the attempt to get in cannot go on as it is.
+// The alias as a reader sees it (PROTOCOL.md section 5, extension; the server's rule is
+// src/alias.rs, and both are checked against tests/vectors/aliases.json): lowercase;
+// 1, i, l -> l; 0 -> o; 5 -> s; 2 -> z; 8 -> b; . _ - dropped; then rn -> m, vv -> w.
+const FOLD = { 1: 'l', i: 'l', 0: 'o', 5: 's', 2: 'z', 8: 'b', '.': '', _: '', '-': '' };
+export function aliasSkeleton(alias) {
+  let out = '';
+  for (const c of alias.toLowerCase()) {
+    const f = FOLD[c] ?? c;
+    const pair = out.slice(-1) + f;
+    if (pair === 'rn' || pair === 'vv') out = out.slice(0, -1) + (pair === 'rn' ? 'm' : 'w');
+    else out += f;
+  }
+  return out;
+}
+
+// Whether two aliases name the same member (the server lets only one of them in a room).
+export function sameAlias(a, b) {
+  return aliasSkeleton(a) === aliasSkeleton(b);
+}
+
 // Who a whisper is for, as its reader (alias `self`) sees it: 'own' (we sent it: the
 // server hands a whisper back to its sender), 'you' (it names us), or 'other': it names
 // someone else, so a server relaying it here is misbehaving, and the page must not

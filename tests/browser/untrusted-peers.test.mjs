@@ -6,13 +6,15 @@
 //     pages; a data: image still renders;
 //   - a whisper relayed to a reader it does not name (as a lying server would: here the
 //     test's WebSocket route hands alice the frame carol got) is shown with a warning,
-//     never as "whispered to you".
+//     never as "whispered to you";
+//   - a member that takes its seat back by resume token under a look-alike spelling
+//     (the server allows it: the two are one alias) stays one entry in the member list.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { startServer } from './lib/server.mjs';
 import { launchBrowser, openPage } from './lib/browser.mjs';
-import { enterRoom, say, waitEntry } from './lib/room.mjs';
+import { enterRoom, say, waitEntry, members } from './lib/room.mjs';
 
 const T = { timeout: 60000 };
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -137,5 +139,13 @@ describe('what members and a lying server cannot make a page do', () => {
     assert.deepEqual(carols.map((e) => [e.addressee, e.tag]), [['you', 'whispered to you']]);
     const bobs = await entries(B.page, 'purr');
     assert.deepEqual(bobs.map((e) => [e.from, e.addressee, e.tag]), [['bob', 'own', 'whisper to carol'], ['Alice', 'you', 'whispered to you']]);
+  });
+
+  test('a member back under a look-alike spelling of its name is one entry, not two', T, async () => {
+    assert.deepEqual(await members(A.page), ['Alice', 'bob', 'carol']);
+    // What the server sends when bob's resume token takes his seat as "B0B".
+    route.send(JSON.stringify({ t: 'joined', alias: 'B0B', rejoined: true }));
+    await waitEntry(A.page, { kind: 'system', text: 'B0B reconnected' });
+    assert.deepEqual(await members(A.page), ['Alice', 'B0B', 'carol'], 'bob stayed listed beside B0B');
   });
 });
