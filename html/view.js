@@ -88,7 +88,7 @@ const FORMATTING = [
   ['**bold**  *italic*', 'Markdown: bold and italic'],
   ['`code`', 'code in a line; ``` on lines of their own fences a code block'],
   ['https://…', 'addresses starting with http:// or https:// become links'],
-  ['<b> <i> <u> <s> <code> <pre> <a href> <img src> …', 'this HTML too, when the tag is closed again (<b>…</b>; <br> and <img> stand alone): also <em>, <strong>, <blockquote>, <p>, <br>, <h1>–<h6>, lists'],
+  ['<b> <i> <u> <s> <code> <pre> <a href> <img src> …', 'this HTML too, when the tag is closed again (<b>…</b>; <br> and <img> stand alone): also <em>, <strong>, <blockquote>, <p>, <br>, <h1>–<h6>, lists. Images show from data: URLs only; an http(s) image becomes a link you may follow, never loaded by itself'],
   ['everything else', 'shows exactly as typed: <String>, a<b, <bob@example.com>, <3'],
 ];
 
