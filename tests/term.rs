@@ -505,14 +505,19 @@ fn a_wrong_passphrase_exits_with_status_4() {
 }
 
 #[test]
-fn a_taken_alias_is_refused_with_status_8() {
+fn a_taken_alias_or_a_look_alike_of_it_is_refused_with_status_8() {
     let srv = Server::start(&[]);
     let (room, secret) = (new_room(), new_secret());
     let (_alice, _) = enter(&srv, &room, "alice", &RoomKeys::derive(&room, &secret));
-    let (status, _, stderr) =
-        Term::spawn(&[&invite(&srv, &room, &secret), "--alias", "ALICE"]).wait();
-    assert_eq!(status, 8);
-    assert!(stderr.contains("already uses that name"), "{stderr}");
+    for twin in ["ALICE", "A1ice", "AIice"] {
+        let (status, _, stderr) =
+            Term::spawn(&[&invite(&srv, &room, &secret), "--alias", twin]).wait();
+        assert_eq!(status, 8, "{twin}");
+        assert!(
+            stderr.contains("already uses that name"),
+            "{twin}: {stderr}"
+        );
+    }
 }
 
 #[test]

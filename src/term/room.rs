@@ -277,9 +277,9 @@ impl Room {
             } => self.paint.unverified(ts, &from, to.is_some()),
             Event::Joined { alias, rejoined } => {
                 // A rejoin by resume token replaces the member without a `left` (and
-                // may spell the alias in another case): one entry per alias, any case,
-                // moved last as the server moves it.
-                self.members.retain(|m| !m.eq_ignore_ascii_case(&alias));
+                // may spell the alias in another case or look-alike): one entry per
+                // alias as the server counts them, moved last as the server moves it.
+                self.members.retain(|m| !crate::alias::same(m, &alias));
                 self.members.push(alias.clone());
                 self.paint.joined(&alias, rejoined)
             }

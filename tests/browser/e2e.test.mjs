@@ -202,7 +202,10 @@ describe('the page in Chromium', () => {
       ['<a href="mailto:a@example.org">m</a>', '&lt;a href="mailto:a@example.org"&gt;m&lt;/a&gt;'],
       ['<a href="/relative">r</a>', '&lt;a href="/relative"&gt;r&lt;/a&gt;'],
       ['<img src="data:image/png;base64,iVBORw0KGgo=" alt="dot" width="5" onload="x">', '<img src="data:image/png;base64,iVBORw0KGgo=" alt="dot" referrerpolicy="no-referrer" loading="lazy">'],
-      ['<img src="http://127.0.0.1:9/a.png">', '<img src="http://127.0.0.1:9/a.png" alt="" referrerpolicy="no-referrer" loading="lazy">'],
+      // A remote image is never fetched: it becomes a link to follow on purpose.
+      ['<img src="http://127.0.0.1:9/a.png">', `<a href="http://127.0.0.1:9/a.png" ${R}>[image] http://127.0.0.1:9/a.png</a>`],
+      ['<img src="HTTPS://x.org/t.gif" alt="cat">', `<a href="https://x.org/t.gif" ${R}>[image: cat] https://x.org/t.gif</a>`],
+      ['<a href="https://a.org/"><img src="https://x.org/t.gif"></a>', `<a href="https://a.org/" ${R}>[image] https://x.org/t.gif</a>`],
       ['<img src="data:image/svg+xml;base64,PHN2Zz4=">', '&lt;img src="data:image/svg+xml;base64,PHN2Zz4="&gt;'],
       ['<img src="x.png">', '&lt;img src="x.png"&gt;'],
       ['<div>a</div>', '&lt;div&gt;a&lt;/div&gt;'],
