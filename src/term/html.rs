@@ -317,7 +317,7 @@ struct Frame {
     /// One the page builds (not too deep, not a link in a link): its lines and link count.
     live: bool,
     /// A link's address and where its text starts in the output.
-    link: Option<(String, usize)>,
+    link: Option<(String, Mark)>,
 }
 
 /// Text outside fenced code blocks.
@@ -353,7 +353,7 @@ fn inline(src: &str) -> String {
                 let live =
                     open.iter().filter(|f| f.live).count() < MAX_DEPTH && !(name == "a" && in_link);
                 let link = match (live, name) {
-                    (true, "a") => link_url(&tag).map(|url| (url, out.text.len())),
+                    (true, "a") => link_url(&tag).map(|url| (url, out.mark())),
                     _ => None,
                 };
                 if live && is_block(name) {
@@ -383,13 +383,22 @@ fn close(out: &mut Out, frames: Vec<Frame>) {
         let Some((url, start)) = frame.link else {
             continue;
         };
-        let text = out.text.get(start..).unwrap_or("").trim();
+        let text = out.text.get(start.len..).unwrap_or("").trim();
         if text.is_empty() {
-            out.text(&url); // a link with no text shows its address
+            // A link with nothing to show (blanks, a `<br>`) shows its address instead.
+            out.rewind(start);
+            out.text(&url);
         } else if text != url {
             out.text(&format!(" <{url}>"));
         }
     }
+}
+
+/// A point in [`Out`] to go back to.
+#[derive(Clone, Copy)]
+struct Mark {
+    len: usize,
+    pending_break: bool,
 }
 
 #[derive(Default)]
@@ -415,6 +424,18 @@ impl Out {
     /// Breaks merge, so `</p><p>` is one break, not a blank line.
     fn line_break(&mut self) {
         self.pending_break = true;
+    }
+
+    fn mark(&self) -> Mark {
+        Mark {
+            len: self.text.len(),
+            pending_break: self.pending_break,
+        }
+    }
+
+    fn rewind(&mut self, mark: Mark) {
+        self.text.truncate(mark.len);
+        self.pending_break = mark.pending_break;
     }
 }
 
@@ -731,6 +752,10 @@ mod tests {
             "site <https://ex.test/>"
         );
         assert_eq!(to_text("<a href=https://ex.test/></a>"), "https://ex.test/");
+        assert_eq!(
+            to_text("x<p>y</p><a href=https://ex.test/> <br></a>"),
+            "x\ny\nhttps://ex.test/"
+        );
         assert_eq!(
             to_text("<a href='https://ex.test/'>https://ex.test/</a>"),
             "https://ex.test/"
