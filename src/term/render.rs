@@ -365,7 +365,26 @@ mod tests {
 
     #[test]
     fn entity_encoded_controls_are_neutralised_too() {
-        assert_eq!(body("&#27;[2J&#7;"), "\u{FFFD}[2J\u{FFFD}");
+        // References are decoded only in a message that uses the page's HTML subset.
+        assert_eq!(body("<b>&#27;[2J&#7;</b>"), "\u{FFFD}[2J\u{FFFD}");
+        assert_eq!(body("&#27;[2J&#7;"), "&#27;[2J&#7;");
+    }
+
+    #[test]
+    fn every_ordinary_string_prints_as_typed() {
+        // The corpus the browser test shows on the page character for character.
+        let corpus: serde_json::Value =
+            serde_json::from_str(include_str!("../../tests/fixtures/ordinary-text.json"))
+                .expect("the corpus is JSON");
+        let strings = corpus["strings"].as_array().expect("a list of strings");
+        assert!(strings.len() >= 30);
+        let p = Painter::new(false, "me");
+        for s in strings {
+            let s = s.as_str().expect("a string");
+            let line = p.message(0, "bob", None, s);
+            let shown = line.split_once("bob: ").map(|(_, text)| text);
+            assert_eq!(shown, Some(s.replace('\n', BREAK).as_str()), "{s:?}");
+        }
     }
 
     #[test]

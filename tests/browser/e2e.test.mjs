@@ -14,10 +14,11 @@ import { dangerousNodes, storageContents, unlabelledControls, qrCanvasRows } fro
 import { importHtml } from './lib/html-module.mjs';
 import { enterRoom, say, waitEntry, members } from './lib/room.mjs';
 import { XSS } from './xss-corpus.mjs';
-import { ORDINARY } from './ordinary-text-corpus.mjs';
 
 const SHOTS = path.join(ROOT, 'target/screenshots');
 const REPORT = path.join(ROOT, 'target/browser-report.json');
+// Shared with the terminal client's test (src/term/render.rs): one corpus for both clients.
+const ORDINARY = JSON.parse(await readFile(path.join(ROOT, 'tests/fixtures/ordinary-text.json'), 'utf8')).strings;
 const DESKTOP = { width: 1280, height: 800 };
 const PHONE = { width: 360, height: 740 };
 const T = { timeout: 60000 };
