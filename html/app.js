@@ -315,6 +315,7 @@ const ERRORS = {
   no_member: 'Nobody with that name is in the room.',
   self_kick: 'You cannot kick yourself; use /exit to leave.',
   not_allowed: 'Only the room’s creator can do that here.',
+  rekey_stale: 'The room changed while its keys were being changed. Try again.',
 };
 
 // One notice for a whole burst the server dropped; what it dropped goes back in the box.
