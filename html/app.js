@@ -25,6 +25,7 @@ let invited = null; // { room, secret } read from an invite link
 let session = null;
 let room = null; // { id, secret, self, creator, members: [] } while in a room
 let kickedBy = null;
+let lastRemoved = null; // who the last `kicked` removed: a rekey right after it says so
 let busy = false;
 
 // Reconnecting (PROTOCOL.md section 8). While the connection is lost unexpectedly, the
@@ -235,8 +236,31 @@ function openSession(params) {
       return;
     }
     removeMember(who, creator);
+    lastRemoved = who;
     view.system(by ? `${who} was removed by ${by}.` : `${who} was removed.`, 'kicked');
   });
+  // Rekey (PROTOCOL.md section 6a): the session switched keys; the page follows with
+  // its copy (for rejoins) and the invite link, which changes with the secret.
+  on('rekeying', ({ from }) => {
+    if (from !== room?.self) view.system(`${from} is changing the room’s keys…`, 'info');
+  });
+  on('rekey', ({ from, secret, keys }) => {
+    if (!room) return;
+    conn.keys = keys;
+    conn.secret = secret;
+    room.secret = secret;
+    const who = lastRemoved;
+    lastRemoved = null;
+    const why = who
+      ? `${who} was removed; keys changed; the old link no longer admits anyone.`
+      : `${from} changed the room’s keys; the old link no longer admits anyone.`;
+    invite.replace(inviteLink(location, room.id, secret), location.hostname, why);
+    view.system(`${why} The invite link is new: share it from Invite.`, 'rekey');
+  });
+  on('rekeyfailed', ({ from, why }) => {
+    view.system(`${from} changed the room’s keys, but this page did not get the new ones (${why}). It cannot read the room any more: ask for the new invite link.`, 'error');
+  });
+  on('rekeyretry', () => view.system('The room changed while its keys were being changed; trying again.', 'info'));
   on('msg', (d) => view.message({ kind: 'msg', ...d }));
   on('purr', (d) => view.message({ kind: 'purr', ...d }));
   on('unverified', ({ kind, from }) => {
@@ -384,6 +408,7 @@ function endConversation(reason) {
   if (room) room.secret = '';
   room = null;
   kickedBy = null;
+  lastRemoved = null;
   view.reset();
   invite.clear();
   $('composer').value = '';
@@ -612,7 +637,7 @@ async function submitComposer(event) {
       clearComposer();
       return endConversation('You left the room.');
     }
-    if (cmd.type === 'kick' || cmd.type === 'stop') {
+    if (cmd.type === 'kick' || cmd.type === 'rekey' || cmd.type === 'stop') {
       return view.system('Not connected right now: try that again once the page has reconnected.', 'error');
     }
   }
@@ -632,9 +657,12 @@ async function submitComposer(event) {
       const who = resolveMember(cmd.alias);
       if (!who) return view.system(`Nobody called ${cmd.alias} is in the room.`, 'error');
       if (who === room.self) return view.system(ERRORS.self_kick, 'error');
-      result = session.kick(who);
-      break;
+      clearComposer();
+      return changeKeys(who);
     }
+    case 'rekey':
+      clearComposer();
+      return changeKeys(null);
     case 'stop':
       clearComposer();
       if (await confirmDialog('End the room for everyone?', 'Everyone is disconnected and the room is forgotten. This cannot be undone.', 'End room')) {
@@ -663,6 +691,21 @@ async function submitComposer(event) {
   }
   if (result === 'offline') return view.system('Not connected.', 'error');
   clearComposer();
+}
+
+// A kick (with `who`) or a rekey: new keys are derived first (PBKDF2 takes a moment in
+// JavaScript), with the composer disabled meanwhile so nothing is sealed half-way.
+async function changeKeys(who) {
+  const s = session;
+  const c = $('composer');
+  view.system(who ? `Removing ${who} and changing the room’s keys…` : 'Changing the room’s keys…', 'info');
+  c.disabled = true;
+  try {
+    if (await s.rekey(who) === 'offline') view.system('Not connected.', 'error');
+  } finally {
+    c.disabled = false;
+    c.focus();
+  }
 }
 
 function clearComposer() {

@@ -145,7 +145,8 @@ export class ChatView {
   }
 
   // queued: typed while the connection was lost, shown as waiting until it is sent.
-  message({ kind, from, to, text, ts, own, queued = false }) {
+  // earlier: opened only with the keys before the last rekey (sealed before the change).
+  message({ kind, from, to, text, ts, own, queued = false, earlier = false }) {
     // "/me waves" reads "* alice waves", with the name the message is authenticated under.
     const action = actionText(text);
     const item = el('article', `entry ${kind}${own ? ' own' : ''}${action !== null ? ' action' : ''}${queued ? ' queued' : ''}`);
@@ -160,6 +161,10 @@ export class ChatView {
     head.append(el('span', 'who', own ? 'You' : from));
     if (kind === 'purr') {
       head.append(el('span', 'tag', own ? `whisper to ${to}` : 'whispered to you'));
+    }
+    if (earlier) {
+      item.dataset.keys = 'earlier';
+      head.append(el('span', 'tag', 'sent before the key change'));
     }
     if (queued) {
       item.dataset.state = 'queued';

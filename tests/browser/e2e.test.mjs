@@ -434,7 +434,7 @@ describe('a room with a desktop page, a phone page and the terminal client', () 
     await A.page.type('#composer', '/');
     await A.page.waitForSelector('#suggest:not([hidden])');
     const items = await A.page.$$eval('#suggest [role="option"] .label', (xs) => xs.map((x) => x.textContent));
-    assert.deepEqual(items.map((x) => x.split(' ')[0]), ['/purr', '/me', '/kick', '/stop', '/exit', '/who', '/clear', '/help']);
+    assert.deepEqual(items.map((x) => x.split(' ')[0]), ['/purr', '/me', '/kick', '/rekey', '/stop', '/exit', '/who', '/clear', '/help']);
     await A.page.type('#composer', 'pu');
     await A.page.keyboard.press('Tab');
     assert.equal(await A.page.inputValue('#composer'), '/purr ');
@@ -478,7 +478,7 @@ describe('a room with a desktop page, a phone page and the terminal client', () 
     await say(A.page, '/help');
     await A.page.waitForSelector('#log [data-kind="system"] dl.help');
     const help = await A.page.textContent('#log dl.help');
-    for (const c of ['/purr NAME MESSAGE', '/kick NAME', '/stop', '/exit [farewell]', '/clear', '/help']) assert.ok(help.includes(c), `help lacks ${c}`);
+    for (const c of ['/purr NAME MESSAGE', '/kick NAME', '/rekey', '/stop', '/exit [farewell]', '/clear', '/help']) assert.ok(help.includes(c), `help lacks ${c}`);
     const bLog = await B.page.evaluate(() => document.getElementById('log').children.length);
     await say(A.page, '/clear');
     assert.equal(await A.page.evaluate(() => document.getElementById('log').children.length), 0);
