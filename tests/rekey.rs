@@ -61,6 +61,18 @@ fn enter_with_secret(srv: &Server, room: &str, alias: &str, secret: &str) -> (Se
     enter(srv, room, alias, &RoomKeys::derive(room, secret))
 }
 
+/// A server and a room with `aliases` in it (in that order), the first of whom has
+/// seen everyone join.
+fn room_of<const N: usize>(aliases: [&str; N]) -> (Server, String, RoomKeys, [Session; N]) {
+    let srv = Server::start(&[]);
+    let (room, keys) = (new_room(), new_keys());
+    let mut sessions = aliases.map(|alias| enter(&srv, &room, alias, &keys).0);
+    while sessions[0].members().len() < N {
+        sessions[0].next_event().expect("joined");
+    }
+    (srv, room, keys, sessions)
+}
+
 fn epoch_of(welcome: &Event) -> u64 {
     match welcome {
         Event::Welcome(Welcome { epoch, .. }) => *epoch,
@@ -70,13 +82,7 @@ fn epoch_of(welcome: &Event) -> u64 {
 
 #[test]
 fn a_kick_sticks_the_old_link_is_refused_and_the_new_one_admits_a_newcomer() {
-    let srv = Server::start(&[]);
-    let (room, keys) = (new_room(), new_keys());
-    let (mut alice, _) = enter(&srv, &room, "alice", &keys);
-    let (mut bob, _) = enter(&srv, &room, "bob", &keys);
-    let (mut carol, _) = enter(&srv, &room, "carol", &keys);
-    wait_for(&mut alice, "carol", |e| matches!(e, Event::Joined { .. }));
-    wait_for(&mut alice, "carol", |e| matches!(e, Event::Joined { .. }));
+    let (srv, room, keys, [mut alice, mut bob, mut carol]) = room_of(["alice", "bob", "carol"]);
 
     alice.kick_and_rekey("carol").expect("kick");
     let secret = rekeyed(&mut alice);
@@ -117,16 +123,10 @@ fn a_kick_sticks_the_old_link_is_refused_and_the_new_one_admits_a_newcomer() {
 
 #[test]
 fn two_kicks_at_once_both_stick_and_everyone_ends_on_the_same_keys() {
-    let srv = Server::start(&[]);
-    let (room, keys) = (new_room(), new_keys());
-    let (mut alice, _) = enter(&srv, &room, "alice", &keys);
-    let (mut bob, _) = enter(&srv, &room, "bob", &keys);
-    let (_carol, _) = enter(&srv, &room, "carol", &keys);
-    let (_dave, _) = enter(&srv, &room, "dave", &keys);
-    for s in [&mut alice, &mut bob] {
-        while s.members().len() < 4 {
-            s.next_event().expect("joined");
-        }
+    let (srv, room, keys, [mut alice, mut bob, _carol, _dave]) =
+        room_of(["alice", "bob", "carol", "dave"]);
+    while bob.members().len() < 4 {
+        bob.next_event().expect("joined");
     }
     // Both made in epoch 0: whichever the broker takes second is stale.
     alice.kick_and_rekey("carol").expect("kick carol");
@@ -164,14 +164,7 @@ fn two_kicks_at_once_both_stick_and_everyone_ends_on_the_same_keys() {
 
 #[test]
 fn a_join_before_the_swap_is_in_the_retried_rekey_and_one_after_it_is_refused() {
-    let srv = Server::start(&[]);
-    let (room, keys) = (new_room(), new_keys());
-    let (mut alice, _) = enter(&srv, &room, "alice", &keys);
-    let (mut bob, _) = enter(&srv, &room, "bob", &keys);
-    let (_carol, _) = enter(&srv, &room, "carol", &keys);
-    while alice.members().len() < 3 {
-        alice.next_event().expect("joined");
-    }
+    let (srv, room, keys, [mut alice, mut bob, _carol]) = room_of(["alice", "bob", "carol"]);
     // erin is in before alice's kick reaches the broker, which alice has not read:
     // her rekey leaves erin out, is stale, and is made again with erin.
     let (mut erin, _) = enter(&srv, &room, "erin", &keys);
@@ -190,14 +183,7 @@ fn a_join_before_the_swap_is_in_the_retried_rekey_and_one_after_it_is_refused() 
 
 #[test]
 fn a_message_sealed_before_the_swap_opens_with_the_previous_keys_and_is_marked() {
-    let srv = Server::start(&[]);
-    let (room, keys) = (new_room(), new_keys());
-    let (mut alice, _) = enter(&srv, &room, "alice", &keys);
-    let (mut bob, _) = enter(&srv, &room, "bob", &keys);
-    let (_carol, _) = enter(&srv, &room, "carol", &keys);
-    while alice.members().len() < 3 {
-        alice.next_event().expect("joined");
-    }
+    let (_srv, _, _, [mut alice, mut bob, _carol]) = room_of(["alice", "bob", "carol"]);
     alice.kick_and_rekey("carol").expect("kick");
     rekeyed(&mut alice); // the broker has swapped
     // bob has not read the rekey yet: his message is sealed under the old keys.
@@ -216,15 +202,8 @@ fn a_message_sealed_before_the_swap_opens_with_the_previous_keys_and_is_marked()
 
 #[test]
 fn the_kicker_leaving_right_after_the_kick_leaves_the_others_on_the_new_keys() {
-    let srv = Server::start(&[]);
-    let (room, keys) = (new_room(), new_keys());
-    let (mut alice, _) = enter(&srv, &room, "alice", &keys);
-    let (mut bob, _) = enter(&srv, &room, "bob", &keys);
-    let (_carol, _) = enter(&srv, &room, "carol", &keys);
-    let (mut dave, _) = enter(&srv, &room, "dave", &keys);
-    while alice.members().len() < 4 {
-        alice.next_event().expect("joined");
-    }
+    let (srv, room, keys, [mut alice, mut bob, _carol, mut dave]) =
+        room_of(["alice", "bob", "carol", "dave"]);
     alice.kick_and_rekey("carol").expect("kick");
     alice.exit(None).expect("exit");
     let secret = rekeyed(&mut bob);
@@ -273,13 +252,7 @@ fn rekey_alone_keeps_everyone_and_retires_the_old_link_even_with_a_resume_token(
 
 #[test]
 fn a_plain_v1_kick_is_still_accepted_and_does_not_stick() {
-    let srv = Server::start(&[]);
-    let (room, keys) = (new_room(), new_keys());
-    let (mut alice, _) = enter(&srv, &room, "alice", &keys);
-    let (_carol, _) = enter(&srv, &room, "carol", &keys);
-    while alice.members().len() < 2 {
-        alice.next_event().expect("joined");
-    }
+    let (srv, room, keys, [mut alice, _carol]) = room_of(["alice", "carol"]);
     alice.kick("carol").expect("kick");
     wait_for(&mut alice, "the kick", |e| {
         matches!(e, Event::Kicked { .. })

@@ -119,6 +119,15 @@ impl Term {
         }
     }
 
+    /// Waits for the next `invite link: …` line and returns the link.
+    fn invite_link(&mut self) -> String {
+        let line = self.expect("invite link: ");
+        line.split("invite link: ")
+            .nth(1)
+            .expect("link after the label")
+            .to_owned()
+    }
+
     fn type_line(&mut self, line: &str) {
         let stdin = self.stdin.as_mut().expect("stdin still open");
         writeln!(stdin, "{line}").expect("write to the client's stdin");
@@ -175,12 +184,7 @@ fn create_room(srv: &Server, alias: &str) -> (Term, String) {
         alias,
     ]);
     t.expect("you are in the room as");
-    let line = t.expect("invite link: ");
-    let link = line
-        .split("invite link: ")
-        .nth(1)
-        .expect("link after the label")
-        .to_owned();
+    let link = t.invite_link();
     (t, link)
 }
 

@@ -3,7 +3,7 @@
 // old link is refused, the page shows the new link and its QR code and says why, a
 // newcomer with the new link chats with the terminal client, and a kick from the
 // terminal re-keys the page too. The steps build on each other and run in order.
-import { describe, test, before, after } from 'node:test';
+import { describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer } from './lib/server.mjs';
 import { launchBrowser, openPage } from './lib/browser.mjs';
@@ -11,6 +11,7 @@ import { startPeer } from './lib/terminal-peer.mjs';
 import { qrCanvasRows } from './lib/page-checks.mjs';
 import { importHtml } from './lib/html-module.mjs';
 import { enterRoom, say, waitEntry, members } from './lib/room.mjs';
+import { story } from './lib/story.mjs';
 
 const T = { timeout: 60000 };
 const LINK = /^http:\/\/127\.0\.0\.1:\d+\/#([A-Za-z0-9_-]{22})\.([A-Za-z0-9_-]{22})$/;
@@ -18,19 +19,9 @@ const LINK = /^http:\/\/127\.0\.0\.1:\d+\/#([A-Za-z0-9_-]{22})\.([A-Za-z0-9_-]{2
 let server, browser, A, K, N, tom;
 let oldLink, newLink;
 
-// Steps of one story: once one fails, the rest are skipped rather than failing again.
-function story() {
-  let broken = null;
-  return (name, opts, fn) => test(name, opts, async (t) => {
-    if (broken) return t.skip(`skipped: "${broken}" failed`);
-    try {
-      await fn(t);
-    } catch (err) {
-      broken = name;
-      if (tom) console.log(`# tom: ${JSON.stringify(tom.lines.slice(-5))} ${tom.stderr.slice(-200)}`);
-      throw err;
-    }
-  });
+// Where the terminal client stood when a step failed.
+async function describeTom() {
+  if (tom) console.log(`# tom: ${JSON.stringify(tom.lines.slice(-5))} ${tom.stderr.slice(-200)}`);
 }
 
 // The invite link the page shows, once it differs from `not`.
@@ -68,7 +59,7 @@ after(async () => {
 });
 
 describe('a kick re-keys the room for pages and terminal clients', () => {
-  const step = story();
+  const step = story(describeTom);
 
   step('a page creates the room; a terminal client and a second page join with the link', T, async () => {
     A = await openPage(browser);
