@@ -175,10 +175,12 @@ fn to_list(obj: &Map<String, Value>) -> Result<Vec<String>, Refusal> {
         "to must be a list of distinct aliases, the sender's included",
     );
     let list = obj.get("to").and_then(Value::as_array).ok_or(bad.clone())?;
+    // A set to find repeats: a frame may list thousands, and pairwise would be slow.
+    let mut seen = std::collections::HashSet::with_capacity(list.len());
     let mut to = Vec::with_capacity(list.len());
     for v in list {
         match v.as_str() {
-            Some(a) if is_valid_alias(a) && !to.iter().any(|t| t == a) => to.push(a.to_owned()),
+            Some(a) if is_valid_alias(a) && seen.insert(a) => to.push(a.to_owned()),
             _ => return Err(bad),
         }
     }
