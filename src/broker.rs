@@ -355,7 +355,7 @@ impl Broker {
             created,
             creator,
             resume: Some(resume.as_str()),
-            epoch: room.epoch,
+            epoch: Some(room.epoch),
         });
         let joined = ServerFrame::Joined {
             alias: alias.as_str(),

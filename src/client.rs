@@ -151,8 +151,9 @@ pub struct Session {
     keys: RoomKeys,
     /// The keys before the last rekey, to open what was sealed before it.
     previous: Option<RoomKeys>,
-    /// The room's key epoch as this session holds it (extension).
-    epoch: u64,
+    /// The room's key epoch as this session holds it (extension); None when the
+    /// server's welcome had none: it does not do rekeys.
+    epoch: Option<u64>,
     /// Who is in the room, exact aliases in joining order: a rekey's recipients.
     members: Vec<String>,
     /// Our rekey (or kick with rekey) sent and not yet back.
@@ -296,7 +297,7 @@ impl Client {
             alias: alias.to_owned(),
             keys,
             previous: None,
-            epoch: 0,
+            epoch: None,
             members: Vec::new(),
             pending: None,
         };
@@ -339,8 +340,9 @@ impl Session {
         }
     }
 
-    /// The room's key epoch this session holds (0 until the first rekey).
-    pub fn epoch(&self) -> u64 {
+    /// The room's key epoch this session holds (0 until the first rekey), or None
+    /// from a server without rekeys.
+    pub fn epoch(&self) -> Option<u64> {
         self.epoch
     }
 
@@ -363,6 +365,12 @@ impl Session {
     }
 
     fn start_rekey(&mut self, kick: Option<String>) -> Result<(), ClientError> {
+        if self.epoch.is_none() {
+            // It would take the kick as a plain one and keep the old k_auth.
+            return Err(ClientError::Protocol(
+                "this server does not change a room's keys (no rekey extension)".into(),
+            ));
+        }
         let secret = Zeroizing::new(crypto::b64u_encode(&crypto::random_bytes::<16>()));
         // Derived before sending: the server needs the new k_auth with the request.
         let keys = RoomKeys::derive(&self.room, &secret);
@@ -395,7 +403,9 @@ impl Session {
         };
         let body = crypto::seal(&self.keys, &h, p.secret.as_bytes());
         let auth = Zeroizing::new(crypto::b64u_encode(&p.keys.k_auth));
-        let mut req = serde_json::json!({"t":"rekey","epoch":self.epoch,"to":to,"body":body,"auth":auth.as_str()});
+        let epoch = self.epoch.unwrap_or(0);
+        let mut req =
+            serde_json::json!({"t":"rekey","epoch":epoch,"to":to,"body":body,"auth":auth.as_str()});
         if let Some(alias) = &p.kick {
             req["t"] = "kick".into();
             req["alias"] = alias.as_str().into();
@@ -449,10 +459,10 @@ impl Session {
         if !to.contains(&self.alias) {
             return Err("the new room secret was not meant for this member".into());
         }
-        if epoch != self.epoch + 1 {
+        let held = self.epoch.unwrap_or(0);
+        if epoch != held + 1 {
             return Err(format!(
-                "key change {epoch} came after {}: a step was missed",
-                self.epoch
+                "key change {epoch} came after {held}: a step was missed"
             ));
         }
         // Our own rekey back: its keys are derived already.
@@ -461,7 +471,7 @@ impl Session {
             None => RoomKeys::derive(&self.room, &secret),
         };
         self.previous = Some(std::mem::replace(&mut self.keys, keys));
-        self.epoch = epoch;
+        self.epoch = Some(epoch);
         Ok(secret)
     }
 

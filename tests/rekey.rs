@@ -75,7 +75,9 @@ fn room_of<const N: usize>(aliases: [&str; N]) -> (Server, String, RoomKeys, [Se
 
 fn epoch_of(welcome: &Event) -> u64 {
     match welcome {
-        Event::Welcome(Welcome { epoch, .. }) => *epoch,
+        Event::Welcome(Welcome {
+            epoch: Some(epoch), ..
+        }) => *epoch,
         other => panic!("not a welcome: {other:?}"),
     }
 }
@@ -87,7 +89,7 @@ fn a_kick_sticks_the_old_link_is_refused_and_the_new_one_admits_a_newcomer() {
     alice.kick_and_rekey("carol").expect("kick");
     let secret = rekeyed(&mut alice);
     assert_eq!(*rekeyed(&mut bob), *secret, "bob has the same new secret");
-    assert_eq!((alice.epoch(), bob.epoch()), (1, 1));
+    assert_eq!((alice.epoch(), bob.epoch()), (Some(1), Some(1)));
     // carol hears she was kicked, is closed, and never sees the new secret.
     loop {
         match carol.next_event() {
@@ -138,7 +140,7 @@ fn two_kicks_at_once_both_stick_and_everyone_ends_on_the_same_keys() {
         s.set_read_timeout(Some(std::time::Duration::from_millis(50)))
             .expect("timeout");
     }
-    while alice.epoch() < 2 || bob.epoch() < 2 {
+    while alice.epoch() < Some(2) || bob.epoch() < Some(2) {
         assert!(std::time::Instant::now() < deadline, "no second rekey");
         for s in [&mut alice, &mut bob] {
             match s.next_event() {
@@ -187,7 +189,7 @@ fn a_message_sealed_before_the_swap_opens_with_the_previous_keys_and_is_marked()
     alice.kick_and_rekey("carol").expect("kick");
     rekeyed(&mut alice); // the broker has swapped
     // bob has not read the rekey yet: his message is sealed under the old keys.
-    assert_eq!(bob.epoch(), 0);
+    assert_eq!(bob.epoch(), Some(0));
     bob.say("in flight").expect("say");
     assert_eq!(
         message_from(&mut alice, "bob"),
@@ -259,4 +261,39 @@ fn a_plain_v1_kick_is_still_accepted_and_does_not_stick() {
     });
     let (_back, welcome) = enter(&srv, &room, "carol", &keys);
     assert_eq!(epoch_of(&welcome), 0);
+}
+
+#[test]
+fn against_a_server_without_rekeys_the_client_refuses_to_pretend_a_kick_sticks() {
+    // A stand-in for an older server: its welcome has no epoch.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    let old_server = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().expect("accept");
+        let mut ws = tungstenite::accept(stream).expect("handshake");
+        let nonce = crypto::b64u_encode(&[0; 32]);
+        let hello = json!({"t":"hello","v":1,"nonce":nonce});
+        ws.send(tungstenite::Message::text(hello.to_string()))
+            .expect("hello");
+        let join = read_json(&mut ws);
+        let welcome = json!({"t":"welcome","room":join["room"],"alias":"alice","members":["alice","bob"],"created":false,"creator":"alice"});
+        ws.send(tungstenite::Message::text(welcome.to_string()))
+            .expect("welcome");
+        ws
+    });
+    let (mut alice, welcome) = sanctuary::client::Client::connect(&addr, TIMEOUT)
+        .expect("connect")
+        .enter(&new_room(), "alice", new_keys(), false)
+        .expect("enter");
+    assert!(matches!(
+        welcome,
+        Event::Welcome(Welcome { epoch: None, .. })
+    ));
+    assert_eq!(alice.epoch(), None);
+    assert!(matches!(
+        alice.kick_and_rekey("bob"),
+        Err(ClientError::Protocol(_))
+    ));
+    assert!(matches!(alice.rekey(), Err(ClientError::Protocol(_))));
+    drop(old_server.join());
 }

@@ -560,8 +560,16 @@ impl Room {
                 if alias == self.me {
                     return self.problem(&render::error_text(Code::SelfKick, ""));
                 }
-                self.changing_keys()?;
-                self.session.kick_and_rekey(&alias)
+                if self.session.epoch().is_none() {
+                    self.problem("this server cannot change the room's keys: the kicked member's link still works")?;
+                    self.session.kick(&alias)
+                } else {
+                    self.changing_keys()?;
+                    self.session.kick_and_rekey(&alias)
+                }
+            }
+            Command::Rekey if self.session.epoch().is_none() => {
+                return self.problem("this server cannot change the room's keys");
             }
             Command::Rekey => {
                 self.changing_keys()?;

@@ -43,9 +43,9 @@ pub struct Welcome<S = String> {
     /// **Extension**: this member's resume token (b64u of 16 random bytes), to send
     /// with the join of a rejoin. None only from a server that predates it.
     pub resume: Option<S>,
-    /// **Extension**: the room's key epoch, 0 at creation, +1 per rekey. 0 from a
-    /// server that predates it.
-    pub epoch: u64,
+    /// **Extension**: the room's key epoch, 0 at creation, +1 per rekey. None from a
+    /// server without rekeys (whose kicks therefore do not stick).
+    pub epoch: Option<u64>,
 }
 
 /// A server-to-client frame (PROTOCOL.md sections 5 to 7).
@@ -211,7 +211,9 @@ impl<S: AsRef<str>> ServerFrame<S> {
                 if let Some(token) = resume {
                     put(&mut out, "resume", token);
                 }
-                let _ = write!(out, ",\"epoch\":{epoch}");
+                if let Some(epoch) = epoch {
+                    let _ = write!(out, ",\"epoch\":{epoch}");
+                }
             }
             ServerFrame::Joined { alias, rejoined } => {
                 put(&mut out, "alias", alias);
@@ -346,8 +348,8 @@ impl ServerFrame<String> {
                 creator: text(obj, "creator")?,
                 resume: optional_text(obj, "resume")?,
                 epoch: match obj.get("epoch") {
-                    None | Some(Value::Null) => 0,
-                    Some(_) => number(obj, "epoch")?,
+                    None | Some(Value::Null) => None,
+                    Some(_) => Some(number(obj, "epoch")?),
                 },
             }),
             "joined" => ServerFrame::Joined {
@@ -423,7 +425,7 @@ mod tests {
                 created: true,
                 creator: s("a"),
                 resume: Some(s("AAECAwQFBgcICQoLDA0ODw")),
-                epoch: 3,
+                epoch: Some(3),
             }),
             ServerFrame::Welcome(Welcome {
                 room: s("G7BEqt7RkMfKiEM-dJA_lQ"),
@@ -432,7 +434,7 @@ mod tests {
                 created: false,
                 creator: s("a"),
                 resume: None,
-                epoch: 0,
+                epoch: None,
             }),
             ServerFrame::Joined {
                 alias: s("a"),
