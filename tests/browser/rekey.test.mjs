@@ -76,10 +76,12 @@ describe('a kick re-keys the room for pages and terminal clients', () => {
   });
 
   step('/kick from the page removes the other page and shows the new link and QR code, saying why', T, async () => {
+    const t0 = Date.now();
     await say(A.page, '/kick kim');
+    newLink = await inviteOtherThan(A.page, oldLink);
+    console.log(`# /kick to the new link on the page: ${Date.now() - t0} ms`);
     await K.page.waitForSelector('#ended:not([hidden])');
     assert.equal(await K.page.textContent('#ended-reason'), 'You were removed from the room by alice.');
-    newLink = await inviteOtherThan(A.page, oldLink);
     const [, oldRoom] = LINK.exec(oldLink);
     const [, newRoom, newSecret] = LINK.exec(newLink);
     assert.equal(newRoom, oldRoom, 'the same room');
@@ -121,9 +123,16 @@ describe('a kick re-keys the room for pages and terminal clients', () => {
     await waitEntry(N.page, { from: 'tom', text: 'hi nia 4' });
   });
 
-  step('a kick from the terminal re-keys the pages too', T, async () => {
+  step('a kick from the terminal re-keys the pages too; its message sealed before the change is marked', T, async () => {
+    // The second line is sealed while tom's kick is on its way (tom switches keys when
+    // the server's rekey comes back), so it reaches the page after the change.
     tom.send('/kick nia');
+    tom.send('in flight 6');
     await N.page.waitForSelector('#ended:not([hidden])');
+    await waitEntry(A.page, { from: 'tom', text: 'in flight 6' });
+    const tag = await A.page.evaluate(() => [...document.querySelectorAll('#log [data-from="tom"]')].pop().dataset.keys);
+    assert.equal(tag, 'earlier', 'shown as sent before the key change');
+    await tom.waitForLine((l) => l.includes('tom: in flight 6 (sent before the key change)'));
     const third = await inviteOtherThan(A.page, newLink);
     assert.equal(await printedLink(tom, newLink), third, 'the page shows the link the terminal made');
     await assertQrShows(A.page, third);
