@@ -8,7 +8,6 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 use tungstenite::protocol::WebSocketConfig;
 use tungstenite::{Message, WebSocket};
-
 use zeroize::Zeroizing;
 
 use crate::crypto::{self, Header, Kind, OpenError, RoomKeys};
@@ -411,7 +410,7 @@ impl Session {
             req["alias"] = alias.as_str().into();
         }
         let sent = send_json(&mut self.ws, &req);
-        // serde_json keeps its own copy of the new k_auth: wipe it too.
+        // The request holds a copy of the new k_auth: wipe it too.
         if let Some(Value::String(a)) = req.get_mut("auth") {
             zeroize::Zeroize::zeroize(a);
         }
@@ -585,7 +584,9 @@ impl Session {
                 Event::Welcome(w)
             }
             ServerFrame::Joined { alias, rejoined } => {
-                self.forget(&alias);
+                // A rejoin by token replaces its member without a `left`, perhaps
+                // spelling the alias in another case: one entry, moved last.
+                self.members.retain(|m| !m.eq_ignore_ascii_case(&alias));
                 self.members.push(alias.clone());
                 Event::Joined { alias, rejoined }
             }
