@@ -298,7 +298,7 @@ function openSession(params) {
     session = null;
     if (rejoin && !d.joined) {
       // This attempt failed (no network yet, the server is restarting): try again later.
-      if (d.code === 4003) return endConversation(errorText('bad_proof'));
+      if (d.code === 4003) return endConversation(REKEYED_AWAY);
       return scheduleRetry();
     }
     if (!d.joined) {
@@ -515,6 +515,10 @@ function stopReconnecting() {
   banner('', '');
 }
 
+// The secret that let us in no longer does: the room's keys changed (a kick or /rekey,
+// PROTOCOL.md section 6a) while we were away, so we never got the new ones.
+const REKEYED_AWAY = 'The room’s keys changed while you were away (someone was removed, or the keys were renewed), so this page can no longer get back in. Ask someone in the room for the new invite link.';
+
 function rejoinRefused(code, message) {
   if (code === 'alias_taken') {
     // Our old connection may not be gone yet on the server's side: wait for it. Past the
@@ -534,7 +538,7 @@ function rejoinRefused(code, message) {
     view.system(`${errorText(code, message)} Still trying…`, 'error');
     return scheduleRetry();
   }
-  endConversation(errorText(code, message));
+  endConversation(code === 'bad_proof' ? REKEYED_AWAY : errorText(code, message));
 }
 
 function rejoined(s, d) {
@@ -701,7 +705,10 @@ async function changeKeys(who) {
   view.system(who ? `Removing ${who} and changing the room’s keys…` : 'Changing the room’s keys…', 'info');
   c.disabled = true;
   try {
-    if (await s.rekey(who) === 'offline') view.system('Not connected.', 'error');
+    const result = await s.rekey(who);
+    if (result === 'offline') view.system('Not connected.', 'error');
+    // Only a chat server older than this page (behind --public-ws-url) lacks rekeys.
+    if (result === 'unsupported') view.system('This chat server cannot change a room’s keys, so nothing was done: a kick there would not keep anyone out.', 'error');
   } finally {
     c.disabled = false;
     c.focus();

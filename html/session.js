@@ -156,7 +156,8 @@ export class Session extends EventTarget {
         // A server without the extension sends no token: the next rejoin has none.
         this.resume = typeof f.resume === 'string' ? f.resume : null;
         this.members = [...members];
-        this.epoch = Number.isSafeInteger(f.epoch) ? f.epoch : 0;
+        // None from a server without rekeys (PROTOCOL.md section 5): its kicks do not stick.
+        this.epoch = Number.isSafeInteger(f.epoch) ? f.epoch : null;
         this.#emit('welcome', { members, creator: str(f.creator), created: f.created === true, recreated: this.recreated, resume: this.resume });
         return;
       }
@@ -227,7 +228,7 @@ export class Session extends EventTarget {
     let why = null;
     if (secret === null) why = 'it failed verification';
     else if (!to.includes(this.alias)) why = 'it was not meant for this page';
-    else if (epoch !== this.epoch + 1) why = 'a key change was missed';
+    else if (epoch !== (this.epoch ?? 0) + 1) why = 'a key change was missed';
     if (why) return this.#emit('rekeyfailed', { from, why });
     const mine = this.rekeying?.secret === secret ? this.rekeying : null;
     if (mine) {
@@ -255,10 +256,12 @@ export class Session extends EventTarget {
   }
 
   // Kicks `kick` (or nobody) and changes the room's keys in the same step (PROTOCOL.md
-  // section 6a). Resolves to 'ok' once sent (the new keys come back as 'rekey') or
-  // 'offline'. Derives the new keys first (PBKDF2): the server needs the new k_auth.
+  // section 6a). Resolves to 'ok' once sent (the new keys come back as 'rekey'),
+  // 'offline', or 'unsupported' (a server without rekeys). Derives the new keys first
+  // (PBKDF2): the server needs the new k_auth.
   async rekey(kick = null) {
     if (this.state !== 'in') return 'offline';
+    if (this.epoch === null) return 'unsupported';
     const secret = b64uEncode(randomBytes(16));
     const { keys } = await deriveRoomKeys(this.room, secret);
     if (this.state !== 'in') {

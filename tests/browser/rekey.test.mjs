@@ -139,6 +139,23 @@ describe('a kick re-keys the room for pages and terminal clients', () => {
     assert.equal(await A.page.textContent('#copy-note'), 'nia was removed; keys changed; the old link no longer admits anyone.');
     await say(A.page, 'third keys 5');
     await tom.waitForLine((l) => l.includes('alice: third keys 5'));
+  });
+
+  step('a page offline during a rekey cannot get back in with the old keys, and says why', T, async () => {
+    const link = await A.page.textContent('#invite');
+    const Q = await openPage(browser);
+    await Q.page.goto(link);
+    await enterRoom(Q.page, 'quin');
+    await waitEntry(A.page, { kind: 'system', text: 'quin joined' });
+    await Q.context.setOffline(true);
+    await Q.page.waitForFunction(() => document.body.dataset.conn === 'lost', null, { timeout: 10000 });
+    await say(A.page, '/rekey');
+    const fourth = await inviteOtherThan(A.page, link);
+    assert.equal(await A.page.textContent('#copy-note'), 'alice changed the room’s keys; the old link no longer admits anyone.');
+    await Q.context.setOffline(false);
+    await Q.page.waitForSelector('#ended:not([hidden])', { timeout: 20000 });
+    assert.match(await Q.page.textContent('#ended-reason'), /keys changed while you were away/);
+    await tom.waitForLine((l) => l.endsWith(`invite link: ${fourth}`));
     assert.deepEqual(A.events.pageErrors, []);
     assert.deepEqual(A.events.csp, []);
   });
