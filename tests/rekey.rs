@@ -297,3 +297,51 @@ fn against_a_server_without_rekeys_the_client_refuses_to_pretend_a_kick_sticks()
     assert!(matches!(alice.rekey(), Err(ClientError::Protocol(_))));
     drop(old_server.join());
 }
+
+#[test]
+fn a_rekey_whose_tag_fails_changes_no_keys_on_the_client_and_says_so() {
+    // The server cannot check a sealed secret: a moderator sending a bad one (here the
+    // tag binds the recipients in another order) locks the room as a stop would.
+    let (srv, room, keys, [mut bob]) = room_of(["bob"]);
+    let (mut ws, hello) = srv.raw();
+    let nonce = hello["nonce"]
+        .as_str()
+        .and_then(crypto::b64u_decode)
+        .expect("a nonce");
+    let proof = crypto::b64u_encode(&crypto::join_proof(&keys.k_auth, &nonce, &room, "mal"));
+    let send = |ws: &mut tungstenite::WebSocket<std::net::TcpStream>, v: serde_json::Value| {
+        ws.send(tungstenite::Message::text(v.to_string()))
+            .expect("send");
+    };
+    send(
+        &mut ws,
+        json!({"t":"join","room":room,"alias":"mal","proof":proof}),
+    );
+    assert_eq!(read_json(&mut ws)["t"], "welcome");
+    wait_for(&mut bob, "mal", |e| matches!(e, Event::Joined { .. }));
+    let header = crypto::Header {
+        room: &room,
+        kind: crypto::Kind::Rekey,
+        from: "mal",
+        to: "mal,bob",
+    };
+    let body = crypto::seal(&keys, &header, b"AAAAAAAAAAAAAAAAAAAAAA");
+    let auth = crypto::b64u_encode(&new_keys().k_auth);
+    send(
+        &mut ws,
+        json!({"t":"rekey","epoch":0,"to":["bob","mal"],"body":body,"auth":auth}),
+    );
+    let got = wait_for(&mut bob, "the rekey", |e| matches!(e, Event::Rekey { .. }));
+    assert!(
+        matches!(
+            got,
+            Event::Rekey {
+                secret: Err(_),
+                epoch: 1,
+                ..
+            }
+        ),
+        "{got:?}"
+    );
+    assert_eq!(bob.epoch(), Some(0), "bob's keys are unchanged");
+}
