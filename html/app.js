@@ -25,6 +25,7 @@ let invited = null; // { room, secret } read from an invite link
 let session = null;
 let room = null; // { id, secret, self, creator, members: [] } while in a room
 let kickedBy = null;
+let lastRemoved = null; // who the last `kicked` removed: a rekey right after it says so
 let busy = false;
 
 // Reconnecting (PROTOCOL.md section 8). While the connection is lost unexpectedly, the
@@ -236,8 +237,31 @@ function openSession(params) {
       return;
     }
     removeMember(who, creator);
+    lastRemoved = who;
     view.system(by ? `${who} was removed by ${by}.` : `${who} was removed.`, 'kicked');
   });
+  // Rekey (PROTOCOL.md section 6a): the session switched keys; the page follows with
+  // its copy (for rejoins) and the invite link, which changes with the secret.
+  on('rekeying', ({ from }) => {
+    if (from !== room?.self) view.system(`${from} is changing the room’s keys…`, 'info');
+  });
+  on('rekey', ({ from, secret, keys }) => {
+    if (!room) return;
+    conn.keys = keys;
+    conn.secret = secret;
+    room.secret = secret;
+    const who = lastRemoved;
+    lastRemoved = null;
+    const why = who
+      ? `${who} was removed; keys changed; the old link no longer admits anyone.`
+      : `${from} changed the room’s keys; the old link no longer admits anyone.`;
+    invite.replace(inviteLink(location, room.id, secret), location.hostname, why);
+    view.system(`${why} The invite link is new: share it from Invite.`, 'rekey');
+  });
+  on('rekeyfailed', ({ from, why }) => {
+    view.system(`${from} changed the room’s keys, but this page did not get the new ones (${why}). It cannot read the room any more: ask for the new invite link.`, 'error');
+  });
+  on('rekeyretry', () => view.system('The room changed while its keys were being changed; trying again.', 'info'));
   on('msg', (d) => view.message({ kind: 'msg', ...d }));
   on('purr', (d) => view.message({ kind: 'purr', ...d }));
   on('unverified', ({ kind, from }) => {
@@ -275,7 +299,7 @@ function openSession(params) {
     session = null;
     if (rejoin && !d.joined) {
       // This attempt failed (no network yet, the server is restarting): try again later.
-      if (d.code === 4003) return endConversation(errorText('bad_proof'));
+      if (d.code === 4003) return endConversation(REKEYED_AWAY);
       return scheduleRetry();
     }
     if (!d.joined) {
@@ -316,6 +340,7 @@ const ERRORS = {
   no_member: 'Nobody with that name is in the room.',
   self_kick: 'You cannot kick yourself; use /exit to leave.',
   not_allowed: 'Only the room’s creator can do that here.',
+  rekey_stale: 'The room changed while its keys were being changed. Try again.',
 };
 
 // One notice for a whole burst the server dropped; what it dropped goes back in the box.
@@ -384,6 +409,7 @@ function endConversation(reason) {
   if (room) room.secret = '';
   room = null;
   kickedBy = null;
+  lastRemoved = null;
   view.reset();
   invite.clear();
   $('composer').value = '';
@@ -490,6 +516,10 @@ function stopReconnecting() {
   banner('', '');
 }
 
+// The secret that let us in no longer does: the room's keys changed (a kick or /rekey,
+// PROTOCOL.md section 6a) while we were away, so we never got the new ones.
+const REKEYED_AWAY = 'The room’s keys changed while you were away (someone was removed, or the keys were renewed), so this page can no longer get back in. Ask someone in the room for the new invite link.';
+
 function rejoinRefused(code, message) {
   if (code === 'alias_taken') {
     // Our old connection may not be gone yet on the server's side: wait for it. Past the
@@ -509,7 +539,7 @@ function rejoinRefused(code, message) {
     view.system(`${errorText(code, message)} Still trying…`, 'error');
     return scheduleRetry();
   }
-  endConversation(errorText(code, message));
+  endConversation(code === 'bad_proof' ? REKEYED_AWAY : errorText(code, message));
 }
 
 function rejoined(s, d) {
@@ -612,7 +642,7 @@ async function submitComposer(event) {
       clearComposer();
       return endConversation('You left the room.');
     }
-    if (cmd.type === 'kick' || cmd.type === 'stop') {
+    if (cmd.type === 'kick' || cmd.type === 'rekey' || cmd.type === 'stop') {
       return view.system('Not connected right now: try that again once the page has reconnected.', 'error');
     }
   }
@@ -632,9 +662,12 @@ async function submitComposer(event) {
       const who = resolveMember(cmd.alias);
       if (!who) return view.system(`Nobody called ${cmd.alias} is in the room.`, 'error');
       if (who === room.self) return view.system(ERRORS.self_kick, 'error');
-      result = session.kick(who);
-      break;
+      clearComposer();
+      return changeKeys(who);
     }
+    case 'rekey':
+      clearComposer();
+      return changeKeys(null);
     case 'stop':
       clearComposer();
       if (await confirmDialog('End the room for everyone?', 'Everyone is disconnected and the room is forgotten. This cannot be undone.', 'End room')) {
@@ -663,6 +696,24 @@ async function submitComposer(event) {
   }
   if (result === 'offline') return view.system('Not connected.', 'error');
   clearComposer();
+}
+
+// A kick (with `who`) or a rekey: new keys are derived first (PBKDF2 takes a moment in
+// JavaScript), with the composer disabled meanwhile so nothing is sealed half-way.
+async function changeKeys(who) {
+  const s = session;
+  const c = $('composer');
+  view.system(who ? `Removing ${who} and changing the room’s keys…` : 'Changing the room’s keys…', 'info');
+  c.disabled = true;
+  try {
+    const result = await s.rekey(who);
+    if (result === 'offline') view.system('Not connected.', 'error');
+    // Only a chat server older than this page (behind --public-ws-url) lacks rekeys.
+    if (result === 'unsupported') view.system('This chat server cannot change a room’s keys, so nothing was done: a kick there would not keep anyone out.', 'error');
+  } finally {
+    c.disabled = false;
+    c.focus();
+  }
 }
 
 function clearComposer() {

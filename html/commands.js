@@ -4,7 +4,8 @@
 export const COMMANDS = [
   { name: 'purr', args: 'NAME MESSAGE', help: 'whisper to one member; nobody else sees it' },
   { name: 'me', args: 'ACTION', help: 'say what you are doing, shown as "* yourname ACTION"' },
-  { name: 'kick', args: 'NAME', help: 'remove a member from the room', moderator: true },
+  { name: 'kick', args: 'NAME', help: 'remove a member; the room gets new keys and a new invite link', moderator: true },
+  { name: 'rekey', args: '', help: 'give the room new keys and a new invite link; the old link stops working', moderator: true },
   { name: 'stop', args: '', help: 'end the room for everyone (asks first)', moderator: true },
   { name: 'exit', args: '[farewell]', help: 'leave the room, with an optional farewell' },
   { name: 'who', args: '', help: 'list who is in the room' },
@@ -53,6 +54,8 @@ export function parseLine(line) {
       if (!alias) return { type: 'usage', message: 'Usage: /kick NAME' };
       return { type: 'kick', alias };
     }
+    case 'rekey':
+      return { type: 'rekey' };
     case 'stop':
       return { type: 'stop' };
     case 'exit': case 'quit': case 'leave':

@@ -54,6 +54,12 @@ export class InvitePanel {
     }
   }
 
+  // A new link in place of the old one (the room was re-keyed), saying why.
+  replace(link, hostname, why) {
+    this.show(link, hostname);
+    this.note.textContent = why;
+  }
+
   // Removes the secret from the page: text, picture and selection.
   clear() {
     this.#enlarge(false);

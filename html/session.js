@@ -4,9 +4,18 @@
 //
 // Events (CustomEvent detail):
 //   welcome {members, creator, created, recreated, resume}   joined {alias, rejoined}
-//   msg {from, text, ts, own}   purr {from, to, text, ts, own, addressee}
+//   msg {from, text, ts, own, earlier}   purr {from, to, text, ts, own, addressee, earlier}
+//                               (earlier: opened only with the keys before the last
+//                               rekey, PROTOCOL.md section 6a)
 //   unverified {kind, from}     left {alias, reason, farewell, farewellBad, creator}
 //   kicked {alias, by, creator} purged {by, reason}
+//   rekeying {from}             (extension: a rekey came; its keys are being derived, and
+//                               frames wait for them)
+//   rekey {from, epoch, to, secret, keys}   (the room's keys changed; this session now
+//                               uses `keys`; `secret` makes the new invite link)
+//   rekeyfailed {from, why}     (a rekey this session cannot use: it can no longer read
+//                               the room)
+//   rekeyretry {attempt}        (our rekey crossed a change in the room; sent again)
 //   refused {code, message}     (an error before we got in; the attempt is over)
 //   noroom {}                   (asked to join a room nobody is in, with askCreate: the
 //                               page calls createRoom() or cancel())
@@ -22,7 +31,8 @@
 // Session made to rejoin is given it and sends it with its join, so that the server
 // hands it the seat our old connection may still hold (that one is closed with 4005).
 
-import { joinProof, seal, open, b64uEncode } from './crypto.js';
+import { joinProof, seal, open, b64uEncode, randomBytes, wipeKeys } from './crypto.js';
+import { deriveRoomKeys } from './kdf.js';
 
 // The chat's address: the server's --public-ws-url when it gives one (a reverse proxy
 // that terminates TLS), else the page's own host on the chat port.
@@ -76,6 +86,9 @@ const REFUSALS = new Set(['bad_alias', 'alias_taken', 'bad_room', 'bad_proof', '
 // server has relayed back every message of ours it accepted before the last drop.
 const BURST_SETTLE_MS = 600;
 
+// How many times a rekey that crossed a change in the room is sent in all.
+const REKEY_TRIES = 3;
+
 export class Session extends EventTarget {
   // mode 'create' sends create straight away (a fresh random room); 'join' tries join and,
   // if the server no longer knows the room, re-creates it (askCreate: only once the page
@@ -89,6 +102,14 @@ export class Session extends EventTarget {
     // Our msg/purr frames not yet relayed back, by body: { kind, to, text, at }.
     this.pending = new Map();
     this.dropped = null; // { count, at, timer } during a burst of rate_limited errors
+    // Rekey (PROTOCOL.md section 6a): the room's key epoch, who is in it (exact aliases:
+    // a rekey's recipients), the keys before the last rekey (to open what was in flight),
+    // our own rekey on its way, and frames held while a new secret's keys are derived.
+    this.epoch = 0;
+    this.members = [];
+    this.previousKeys = null;
+    this.rekeying = null; // { kick, secret, keys, sent }
+    this.held = null;
   }
 
   connect() {
@@ -101,7 +122,7 @@ export class Session extends EventTarget {
       return;
     }
     this.ws = ws;
-    ws.onmessage = (e) => this.#frame(e.data);
+    ws.onmessage = (e) => this.#receive(e.data);
     ws.onclose = (e) => this.#closed(e.code, e.reason);
     // An error event is always followed by close, which carries the code.
     ws.onerror = () => {};
@@ -115,6 +136,20 @@ export class Session extends EventTarget {
     if (this.ws?.readyState !== WebSocket.OPEN) return false;
     this.ws.send(JSON.stringify(obj));
     return true;
+  }
+
+  // Frames wait, in order, while a rekey's keys are being derived.
+  #receive(data) {
+    if (this.held) this.held.push(data);
+    else this.#frame(data);
+  }
+
+  // Opens with the current keys, else those before the last rekey (earlier: true).
+  #open(header, body) {
+    const text = open(this.keys, header, body);
+    if (text !== null || !this.previousKeys) return { text, earlier: false };
+    const old = open(this.previousKeys, header, body);
+    return { text: old, earlier: old !== null };
   }
 
   #frame(data) {
@@ -150,33 +185,43 @@ export class Session extends EventTarget {
         const members = Array.isArray(f.members) ? f.members.filter((m) => typeof m === 'string') : [this.alias];
         // A server without the extension sends no token: the next rejoin has none.
         this.resume = typeof f.resume === 'string' ? f.resume : null;
+        this.members = [...members];
+        // None from a server without rekeys (PROTOCOL.md section 5): its kicks do not stick.
+        this.epoch = Number.isSafeInteger(f.epoch) ? f.epoch : null;
         this.#emit('welcome', { members, creator: str(f.creator), created: f.created === true, recreated: this.recreated, resume: this.resume });
         return;
       }
-      case 'joined':
-        return this.#emit('joined', { alias: str(f.alias), rejoined: f.rejoined === true });
+      case 'joined': {
+        const alias = str(f.alias);
+        this.members = [...this.members.filter((m) => m.toLowerCase() !== alias.toLowerCase()), alias];
+        return this.#emit('joined', { alias, rejoined: f.rejoined === true });
+      }
       case 'msg':
       case 'purr': {
         const header = { room: this.room, kind: f.t, from: str(f.from), to: f.t === 'purr' ? str(f.to) : '' };
-        const text = open(this.keys, header, str(f.body));
+        const { text, earlier } = this.#open(header, str(f.body));
         if (text === null) return this.#emit('unverified', { kind: f.t, from: header.from });
         const own = header.from === this.alias;
         if (own) this.pending.delete(str(f.body));
-        const d = { from: header.from, to: header.to, text, ts: Number(f.ts) || Date.now(), own };
+        const d = { from: header.from, to: header.to, text, ts: Number(f.ts) || Date.now(), own, earlier };
         if (f.t === 'purr') d.addressee = whisperAddressee(header.from, header.to, this.alias);
         return this.#emit(f.t, d);
       }
       case 'left': {
         const alias = str(f.alias);
+        this.members = this.members.filter((m) => m !== alias);
         let farewell = null, farewellBad = false;
         if (typeof f.body === 'string') {
-          farewell = open(this.keys, { room: this.room, kind: 'exit', from: alias, to: '' }, f.body);
+          farewell = this.#open({ room: this.room, kind: 'exit', from: alias, to: '' }, f.body).text;
           farewellBad = farewell === null;
         }
         return this.#emit('left', { alias, reason: str(f.reason), farewell, farewellBad, creator: str(f.creator) });
       }
       case 'kicked':
+        this.members = this.members.filter((m) => m !== str(f.alias));
         return this.#emit('kicked', { alias: str(f.alias), by: str(f.by), creator: str(f.creator) });
+      case 'rekey':
+        return this.#rekeyed(str(f.from), Number(f.epoch), Array.isArray(f.to) ? f.to.filter((m) => typeof m === 'string') : [], str(f.body));
       case 'purged':
         this.purged = { by: str(f.by), reason: str(f.reason) };
         return this.#emit('purged', this.purged);
@@ -199,10 +244,92 @@ export class Session extends EventTarget {
           }
         }
         if (code === 'rate_limited') return this.#droppedOne();
+        if (code === 'rekey_stale' && this.#retryRekey()) return;
+        // Refused for good: our rekey, if any, will not come back.
+        if (['rekey_stale', 'not_allowed', 'no_member', 'self_kick'].includes(code)) this.#dropRekey();
         return this.#emit('error', { code, message });
       }
       default:
     }
+  }
+
+  // A rekey frame: the new secret, opened with the keys it was sealed under (ours now),
+  // taken into use if it names us; the keys it replaces are kept for what is in flight.
+  #rekeyed(from, epoch, to, body) {
+    const secret = open(this.keys, { room: this.room, kind: 'rekey', from, to: to.join(',') }, body);
+    let why = null;
+    if (secret === null) why = 'it failed verification';
+    else if (!to.includes(this.alias)) why = 'it was not meant for this page';
+    else if (epoch !== (this.epoch ?? 0) + 1) why = 'a key change was missed';
+    if (why) return this.#emit('rekeyfailed', { from, why });
+    const mine = this.rekeying?.secret === secret ? this.rekeying : null;
+    if (mine) {
+      this.rekeying = null; // our own: its keys were derived before it was sent
+      return this.#switchKeys(mine.keys, { from, epoch, to, secret });
+    }
+    this.held = [];
+    this.#emit('rekeying', { from });
+    deriveRoomKeys(this.room, secret).then(({ keys }) => {
+      if (this.state === 'closed') return wipeKeys(keys);
+      this.#switchKeys(keys, { from, epoch, to, secret });
+    }, () => this.#emit('rekeyfailed', { from, why: 'its keys could not be derived' })).finally(() => {
+      const held = this.held ?? [];
+      this.held = null;
+      for (const data of held) this.#receive(data);
+    });
+  }
+
+  #switchKeys(keys, { from, epoch, to, secret }) {
+    if (this.previousKeys) wipeKeys(this.previousKeys);
+    this.previousKeys = this.keys;
+    this.keys = keys;
+    this.epoch = epoch;
+    this.#emit('rekey', { from, epoch, to, secret, keys });
+  }
+
+  // Kicks `kick` (or nobody) and changes the room's keys in the same step (PROTOCOL.md
+  // section 6a). Resolves to 'ok' once sent (the new keys come back as 'rekey'),
+  // 'offline', or 'unsupported' (a server without rekeys). Derives the new keys first
+  // (PBKDF2): the server needs the new k_auth.
+  async rekey(kick = null) {
+    if (this.state !== 'in') return 'offline';
+    if (this.epoch === null) return 'unsupported';
+    const secret = b64uEncode(randomBytes(16));
+    const { keys } = await deriveRoomKeys(this.room, secret);
+    if (this.state !== 'in') {
+      wipeKeys(keys);
+      return 'offline';
+    }
+    this.#dropRekey();
+    this.rekeying = { kick, secret, keys, sent: 0 };
+    return this.#sendRekey() ? 'ok' : 'offline';
+  }
+
+  // Seals the pending secret for the room as this session sees it now, and sends it.
+  #sendRekey() {
+    const p = this.rekeying;
+    p.sent += 1;
+    const to = this.members.filter((m) => !p.kick || m.toLowerCase() !== p.kick.toLowerCase());
+    const body = seal(this.keys, { room: this.room, kind: 'rekey', from: this.alias, to: to.join(',') }, p.secret);
+    const frame = { t: 'rekey', epoch: this.epoch, to, body, auth: b64uEncode(p.keys.auth) };
+    if (p.kick) Object.assign(frame, { t: 'kick', alias: p.kick });
+    return this.#send(frame);
+  }
+
+  // rekey_stale: what crossed our rekey came first and is applied; make it again for the
+  // room as it is now, a bounded number of times, unless whom it removes is gone.
+  #retryRekey() {
+    const p = this.rekeying;
+    if (!p || p.sent >= REKEY_TRIES) return false;
+    if (p.kick && !this.members.some((m) => m.toLowerCase() === p.kick.toLowerCase())) return false;
+    this.#sendRekey();
+    this.#emit('rekeyretry', { attempt: p.sent - 1 });
+    return true;
+  }
+
+  #dropRekey() {
+    if (this.rekeying) wipeKeys(this.rekeying.keys);
+    this.rekeying = null;
   }
 
   // The server drops a frame over its rate with an error that does not say which frame
@@ -264,8 +391,17 @@ export class Session extends EventTarget {
     this.pending.clear();
     const was = this.state;
     this.state = 'closed';
+    this.#forgetOldKeys();
     if (was === 'refused') return;
     this.#emit('closed', { code, reason, exiting: this.exiting, purged: this.purged, joined: was === 'in', unconfirmed });
+  }
+
+  // The keys before the last rekey and a rekey of ours still on its way go with the
+  // connection (the current keys are the page's, for its rejoin).
+  #forgetOldKeys() {
+    if (this.previousKeys) wipeKeys(this.previousKeys);
+    this.previousKeys = null;
+    this.#dropRekey();
   }
 
   // Bytes of the frame as the server will measure it, so an oversize message is refused
@@ -284,9 +420,6 @@ export class Session extends EventTarget {
     return this.#sendSealed(frame, 'purr', to, text);
   }
 
-  kick(alias) {
-    return this.#send({ t: 'kick', alias }) ? 'ok' : 'offline';
-  }
 
   stop() {
     return this.#send({ t: 'stop' }) ? 'ok' : 'offline';
@@ -306,6 +439,7 @@ export class Session extends EventTarget {
   abort() {
     if (this.dropped) clearTimeout(this.dropped.timer);
     this.pending.clear();
+    this.#forgetOldKeys();
     this.state = 'closed';
     this.ws?.close(1000);
   }

@@ -146,7 +146,8 @@ export class ChatView {
 
   // queued: typed while the connection was lost, shown as waiting until it is sent.
   // addressee (whispers): 'own', 'you' or 'other' (session.js whisperAddressee).
-  message({ kind, from, to, text, ts, own, addressee, queued = false }) {
+  // earlier: opened only with the keys before the last rekey (sealed before the change).
+  message({ kind, from, to, text, ts, own, addressee, queued = false, earlier = false }) {
     // "/me waves" reads "* alice waves", with the name the message is authenticated under.
     const action = actionText(text);
     const item = el('article', `entry ${kind}${own ? ' own' : ''}${action !== null ? ' action' : ''}${queued ? ' queued' : ''}`);
@@ -164,6 +165,10 @@ export class ChatView {
       if (own) head.append(el('span', 'tag', `whisper to ${to}`));
       else if (addressee === 'you') head.append(el('span', 'tag', 'whispered to you'));
       else head.append(el('span', 'tag warning', `whisper to ${to}, not meant for you: the server should not have relayed it here`));
+    }
+    if (earlier) {
+      item.dataset.keys = 'earlier';
+      head.append(el('span', 'tag', 'sent before the key change'));
     }
     if (queued) {
       item.dataset.state = 'queued';

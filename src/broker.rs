@@ -21,12 +21,12 @@ use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::alias;
 use crate::cli::{Limits, Moderation};
 use crate::crypto;
-use crate::protocol::{self, RESUME_LEN, Refusal, Request};
+use crate::protocol::{self, RESUME_LEN, Refusal, Rekey, Request};
 use crate::stats::Stats;
 use crate::wire::{Code, Frame, LeftReason, Relayed, ServerFrame, Welcome, close};
 
@@ -91,6 +91,9 @@ struct Room {
     creator: ConnId,
     members: Vec<Member>,
     seq: u64,
+    /// **Extension**: how many times `k_auth` was replaced by a rekey; a rekey must
+    /// name the epoch it was made in, so that two at once cannot both apply.
+    epoch: u64,
     /// Aliases announced `gone`, oldest first, with when: a join under one of them
     /// within [`REJOIN_WINDOW`] is announced `rejoined`. Dropped with the room.
     recently_gone: VecDeque<(String, Instant)>,
@@ -232,7 +235,8 @@ impl Broker {
             }
             Request::Msg { body } => self.relay(conn, None, &body),
             Request::Purr { to, body } => self.relay(conn, Some(&to), &body),
-            Request::Kick { alias } => self.kick(conn, &alias),
+            Request::Kick { alias, rekey } => self.kick(conn, &alias, rekey),
+            Request::Rekey(rekey) => self.rekey(conn, rekey),
             Request::Stop => self.stop(conn),
             Request::Exit { body } => self.exit(conn, body.as_deref()),
         };
@@ -274,6 +278,7 @@ impl Broker {
                 creator: conn.id,
                 members: Vec::new(),
                 seq: 0,
+                epoch: 0,
                 recently_gone: VecDeque::new(),
             };
             self.rooms.insert(room_id.clone(), room);
@@ -350,6 +355,7 @@ impl Broker {
             created,
             creator,
             resume: Some(resume.as_str()),
+            epoch: Some(room.epoch),
         });
         let joined = ServerFrame::Joined {
             alias: alias.as_str(),
@@ -428,7 +434,9 @@ impl Broker {
         Ok(())
     }
 
-    fn kick(&mut self, conn: &Conn, alias: &str) -> Result<(), Refusal> {
+    /// A kick, and with `rekey` (**extension**) the room's new keys in the same step:
+    /// either both happen or, refused, neither.
+    fn kick(&mut self, conn: &Conn, alias: &str, rekey: Option<Rekey>) -> Result<(), Refusal> {
         let moderation = self.moderation;
         let (room_id, room) = self.seat(conn.id)?;
         let room_id = room_id.to_owned();
@@ -451,25 +459,47 @@ impl Broker {
                 Code::NoMember,
                 "nobody in this room has that alias",
             ))?;
+        if let Some(r) = &rekey {
+            check_rekey(room, r, Some(victim.id))?;
+        }
         // Out first, so that the frame names the creator after the kick.
         self.remove(victim.id);
-        let Some(room) = self.rooms.get(&room_id) else {
+        let Some(room) = self.rooms.get_mut(&room_id) else {
             return Ok(());
         };
+        // Swapped before anything is sent: the victim's connection is closed, but
+        // its old link must already be refused should it come back at once.
+        let rekeyed = rekey.map(|r| swap_keys(room, &by, r));
         let kicked = ServerFrame::Kicked {
             alias: alias.as_str(),
             by: by.as_str(),
             creator: room.creator_alias(),
         }
         .to_frame();
-        let dropped = deliver(room.members.iter(), &kicked);
+        let mut dropped = deliver(room.members.iter(), &kicked);
         // The victim hears it too, then is closed; it is already out of the room, so
-        // an overflow needs no announcement.
+        // an overflow needs no announcement. It never gets the rekey.
         if victim.out.send(&kicked).is_ok() {
             victim.out.close(close::KICKED, "kicked");
         } else {
             victim.out.kill();
         }
+        if let Some(f) = rekeyed {
+            dropped.extend(deliver(room.members.iter(), &f));
+        }
+        self.evict(dropped);
+        Ok(())
+    }
+
+    /// **Extension**: new keys without a kick (`/rekey`), under the kick's rules.
+    fn rekey(&mut self, conn: &Conn, rekey: Rekey) -> Result<(), Refusal> {
+        let moderation = self.moderation;
+        let (_, room) = self.seat(conn.id)?;
+        check_moderator(moderation, room, conn.id)?;
+        check_rekey(room, &rekey, None)?;
+        let by = Self::alias_of(room, conn.id);
+        let f = swap_keys(room, &by, rekey);
+        let dropped = deliver(room.members.iter(), &f);
         self.evict(dropped);
         Ok(())
     }
@@ -572,6 +602,41 @@ fn check_moderator(moderation: Moderation, room: &Room, id: ConnId) -> Result<()
         ));
     }
     Ok(())
+}
+
+/// A rekey applies only to the room as its sender saw it: the same epoch, and
+/// exactly the members who stay (all but `leaving`) as recipients. Anything else
+/// means a join, a leave or another rekey crossed it: `rekey_stale`, and the sender
+/// tries again once it has read what crossed.
+fn check_rekey(room: &Room, r: &Rekey, leaving: Option<ConnId>) -> Result<(), Refusal> {
+    let staying = || room.members.iter().filter(|m| Some(m.conn.id) != leaving);
+    // `to` holds distinct aliases (checked when parsed), so equal counts and every
+    // member named make the sets equal.
+    let same_set = r.to.len() == staying().count() && staying().all(|m| r.to.contains(&m.alias));
+    if r.epoch != room.epoch || !same_set {
+        return Err(Refusal::new(
+            Code::RekeyStale,
+            "the room changed since this rekey was made; read on and try again",
+        ));
+    }
+    Ok(())
+}
+
+/// Replaces the room's `k_auth` where it lies (the old bytes overwritten, no copy
+/// left behind), moves to the next epoch, and returns the `rekey` frame for the
+/// members, encoded once.
+fn swap_keys(room: &mut Room, by: &str, mut r: Rekey) -> Frame {
+    room.k_auth.zeroize();
+    room.k_auth.copy_from_slice(&r.auth);
+    r.auth.zeroize();
+    room.epoch += 1;
+    ServerFrame::Rekey {
+        from: by,
+        epoch: room.epoch,
+        to: r.to.iter().map(String::as_str).collect(),
+        body: r.body.as_str(),
+    }
+    .to_frame()
 }
 
 enum Credential {
@@ -747,6 +812,7 @@ mod tests {
             &carol,
             Request::Kick {
                 alias: "dave".into(),
+                rekey: None,
             },
         );
         assert_eq!(error_code(&carol.take()), Some("not_allowed"));
@@ -768,6 +834,7 @@ mod tests {
             &carol,
             Request::Kick {
                 alias: "dave".into(),
+                rekey: None,
             },
         );
         assert_eq!(carol.take()[0]["t"], "kicked");
@@ -866,6 +933,7 @@ mod tests {
             &bob,
             Request::Kick {
                 alias: "bob".into(),
+                rekey: None,
             },
         );
         msg(&mut b, &bob);
@@ -914,6 +982,7 @@ mod tests {
 
         let kick = |alias: &str| Request::Kick {
             alias: alias.into(),
+            rekey: None,
         };
         for me in ["ALICE", "A1ice", "al.ice"] {
             send(&mut b, &alice, kick(me));
@@ -942,6 +1011,7 @@ mod tests {
             &carol,
             Request::Kick {
                 alias: "alice".into(),
+                rekey: None,
             },
         );
         for m in [&alice, &bob, &carol] {
@@ -1096,5 +1166,169 @@ mod tests {
             b.stats.to_json(),
             r#"{"rooms":0,"members":0,"connections":0}"#
         );
+    }
+
+    const NEW_KEY: [u8; 32] = [9; 32];
+
+    /// A rekey made in `epoch` for `to`, carrying NEW_KEY.
+    fn rekey_of(epoch: u64, to: &[&str]) -> Rekey {
+        Rekey {
+            epoch,
+            to: to.iter().map(|a| (*a).to_owned()).collect(),
+            body: BODY.into(),
+            auth: NEW_KEY,
+        }
+    }
+
+    fn kick_with(alias: &str, rekey: Rekey) -> Request {
+        Request::Kick {
+            alias: alias.into(),
+            rekey: Some(rekey),
+        }
+    }
+
+    #[test]
+    fn a_kick_with_rekey_replaces_k_auth_in_place_and_only_the_new_one_admits() {
+        let mut b = broker(Moderation::Anyone);
+        let [alice, bob, carol] = seated(&mut b, ["alice", "bob", "carol"]);
+        let where_before: *const [u8; 32] = &**b.rooms[ROOM].k_auth;
+        send(
+            &mut b,
+            &alice,
+            kick_with("CAROL", rekey_of(0, &["bob", "alice"])),
+        );
+
+        let room = &b.rooms[ROOM];
+        assert_eq!(**room.k_auth, NEW_KEY, "the old k_auth is gone");
+        assert_eq!(
+            &**room.k_auth as *const [u8; 32], where_before,
+            "overwritten where it lay, no copy left behind"
+        );
+        assert_eq!(room.epoch, 1);
+        let rekey = serde_json::json!({"t":"rekey","from":"alice","epoch":1,"to":["bob","alice"],"body":BODY});
+        for m in [&alice, &bob] {
+            let got = m.take();
+            assert_eq!(got.len(), 2, "{got:?}");
+            assert_eq!(
+                (&got[0]["t"], &got[0]["alias"]),
+                (&"kicked".into(), &"carol".into())
+            );
+            assert_eq!(got[1], rekey);
+        }
+        let got = carol.take();
+        assert_eq!(
+            got.len(),
+            1,
+            "the kicked member never gets the rekey: {got:?}"
+        );
+        assert_eq!(got[0]["t"], "kicked");
+        assert_eq!(carol.closed(), Some(close::KICKED));
+
+        // Back at once with the old secret: refused. With the new one: epoch 1.
+        let carol2 = Member::new(4, 100);
+        join_with(&mut b, &carol2, "carol", None);
+        assert_eq!(error_code(&carol2.take()), Some("bad_proof"));
+        assert_eq!(carol2.closed(), Some(close::BAD_PROOF));
+        let dave = Member::new(5, 100);
+        let proof = crypto::join_proof(&NEW_KEY, &dave.conn.nonce, ROOM, "dave");
+        let join = Request::Join {
+            room: ROOM.into(),
+            alias: "dave".into(),
+            proof,
+            resume: None,
+        };
+        send(&mut b, &dave, join);
+        let welcome = dave.take();
+        assert_eq!(
+            (&welcome[0]["t"], &welcome[0]["epoch"]),
+            (&"welcome".into(), &1.into())
+        );
+    }
+
+    #[test]
+    fn a_stale_rekey_refuses_the_kick_with_it_and_changes_nothing() {
+        let mut b = broker(Moderation::Anyone);
+        let [alice, bob, carol] = seated(&mut b, ["alice", "bob", "carol"]);
+        for stale in [
+            rekey_of(1, &["alice", "bob"]),          // an epoch the room is not at
+            rekey_of(0, &["alice", "bob", "carol"]), // the victim among the recipients
+            rekey_of(0, &["alice"]),                 // a member left out
+            rekey_of(0, &["alice", "Bob"]),          // not the exact alias
+        ] {
+            send(&mut b, &alice, kick_with("carol", stale));
+            assert_eq!(error_code(&alice.take()), Some("rekey_stale"));
+        }
+        send(
+            &mut b,
+            &alice,
+            Request::Rekey(rekey_of(0, &["alice", "bob"])),
+        );
+        assert_eq!(
+            error_code(&alice.take()),
+            Some("rekey_stale"),
+            "carol stays"
+        );
+        assert!(bob.take().is_empty() && carol.take().is_empty());
+        assert_eq!(carol.closed(), None, "the kick did not happen either");
+        let room = &b.rooms[ROOM];
+        assert_eq!((**room.k_auth, room.epoch, room.members.len()), (KEY, 0, 3));
+    }
+
+    #[test]
+    fn a_join_that_crosses_a_rekey_makes_it_stale_and_the_retry_includes_it() {
+        let mut b = broker(Moderation::Anyone);
+        let [alice, bob, carol] = seated(&mut b, ["alice", "bob", "carol"]);
+        // dave's join reaches the broker before alice's kick, made without him.
+        let dave = Member::new(4, 100);
+        enter(&mut b, &dave, "dave");
+        send(
+            &mut b,
+            &alice,
+            kick_with("carol", rekey_of(0, &["alice", "bob"])),
+        );
+        let got = alice.take();
+        assert_eq!(got[0]["t"], "joined", "the crossing frame comes first");
+        assert_eq!(error_code(&got[1..]), Some("rekey_stale"));
+        send(
+            &mut b,
+            &alice,
+            kick_with("carol", rekey_of(0, &["alice", "bob", "dave"])),
+        );
+        assert_eq!(dave.take().last().expect("rekey")["t"], "rekey");
+        assert_eq!(bob.take().last().expect("rekey")["t"], "rekey");
+        assert_eq!(carol.closed(), Some(close::KICKED));
+        // A second kick made in epoch 0 is now stale: it must be made again.
+        send(
+            &mut b,
+            &bob,
+            kick_with("dave", rekey_of(0, &["alice", "bob"])),
+        );
+        assert_eq!(error_code(&bob.take()), Some("rekey_stale"));
+        send(
+            &mut b,
+            &bob,
+            kick_with("dave", rekey_of(1, &["alice", "bob"])),
+        );
+        assert_eq!(b.rooms[ROOM].epoch, 2);
+        assert_eq!(dave.closed(), Some(close::KICKED));
+    }
+
+    #[test]
+    fn rekey_alone_needs_the_kick_rights_and_reaches_every_member() {
+        let mut b = broker(Moderation::Creator);
+        let [alice, bob, carol] = seated(&mut b, ["alice", "bob", "carol"]);
+        let everyone = ["alice", "bob", "carol"];
+        send(&mut b, &bob, Request::Rekey(rekey_of(0, &everyone)));
+        assert_eq!(error_code(&bob.take()), Some("not_allowed"));
+        assert_eq!(b.rooms[ROOM].epoch, 0);
+        send(&mut b, &alice, Request::Rekey(rekey_of(0, &everyone)));
+        for m in [&alice, &bob, &carol] {
+            let got = m.take();
+            assert_eq!(
+                (&got[0]["t"], &got[0]["epoch"]),
+                (&"rekey".into(), &1.into())
+            );
+        }
+        assert_eq!(**b.rooms[ROOM].k_auth, NEW_KEY);
     }
 }

@@ -8,6 +8,7 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 use tungstenite::protocol::WebSocketConfig;
 use tungstenite::{Message, WebSocket};
+use zeroize::Zeroizing;
 
 use crate::crypto::{self, Header, Kind, OpenError, RoomKeys};
 use crate::wire::{Code, DecodeError, ServerFrame, Welcome, close};
@@ -95,13 +96,16 @@ pub enum Event {
         farewell: Option<Result<String, String>>,
         creator: String,
     },
-    /// A `msg` (`to` = None) or a `purr`. `text` is Err with a reason when the tag fails.
+    /// A `msg` (`to` = None) or a `purr`. `text` is Err with a reason when the tag fails
+    /// under every key this session holds. `earlier_keys` (extension): it opened only
+    /// with the keys before the last rekey (it was sealed before the change).
     Message {
         from: String,
         to: Option<String>,
         text: Result<String, String>,
         ts: u64,
         seq: u64,
+        earlier_keys: bool,
     },
     Kicked {
         alias: String,
@@ -110,6 +114,21 @@ pub enum Event {
     },
     Purged {
         by: Option<String>,
+    },
+    /// **Extension**: the room's keys changed (`from` made the change). `secret` is
+    /// the new room secret, already in use by this session; Err (keys unchanged)
+    /// when it could not be opened or was not meant for this member, which then
+    /// cannot read the room any more and needs the new invite link.
+    Rekey {
+        from: String,
+        epoch: u64,
+        to: Vec<String>,
+        secret: Result<Zeroizing<String>, String>,
+    },
+    /// **Extension**: our rekey crossed a change in the room (`rekey_stale`); it was
+    /// made again for the room as it is now and re-sent (`attempt` from 1).
+    RekeyRetried {
+        attempt: u32,
     },
     Error {
         code: Code,
@@ -136,6 +155,27 @@ pub struct Session {
     pub room: String,
     pub alias: String,
     keys: RoomKeys,
+    /// The keys before the last rekey, to open what was sealed before it.
+    previous: Option<RoomKeys>,
+    /// The room's key epoch as this session holds it (extension); None when the
+    /// server's welcome had none: it does not do rekeys.
+    epoch: Option<u64>,
+    /// Who is in the room, exact aliases in joining order: a rekey's recipients.
+    members: Vec<String>,
+    /// Our rekey (or kick with rekey) sent and not yet back.
+    pending: Option<PendingRekey>,
+}
+
+/// How many times a rekey that crossed a change in the room is made again.
+pub const REKEY_TRIES: u32 = 3;
+
+/// A rekey on its way: the new secret and its keys (derived once, before sending),
+/// whom it removes, and how many times it has been sent.
+struct PendingRekey {
+    kick: Option<String>,
+    secret: Zeroizing<String>,
+    keys: RoomKeys,
+    sent: u32,
 }
 
 fn protocol_error(e: DecodeError) -> ClientError {
@@ -264,11 +304,15 @@ impl Client {
                 reply.kind()
             )));
         }
-        let session = Session {
+        let mut session = Session {
             ws: self.ws,
             room: room.to_owned(),
             alias: alias.to_owned(),
             keys,
+            previous: None,
+            epoch: None,
+            members: Vec::new(),
+            pending: None,
         };
         let welcome = session.event(reply);
         Ok((session, welcome))
@@ -291,14 +335,157 @@ impl Session {
         crypto::seal(&self.keys, &h, text.as_bytes())
     }
 
-    fn open(&self, kind: Kind, from: &str, to: &str, body: &str) -> Result<String, String> {
+    /// Opens with the current keys, else with those before the last rekey: the bool
+    /// says it took the earlier ones (sealed before the change, relayed after it).
+    fn open(&self, kind: Kind, from: &str, to: &str, body: &str) -> (Result<String, String>, bool) {
         let h = Header {
             room: &self.room,
             kind,
             from,
             to,
         };
-        crypto::open(&self.keys, &h, body).map_err(|e: OpenError| e.to_string())
+        match (crypto::open(&self.keys, &h, body), &self.previous) {
+            (Err(OpenError::BadTag), Some(previous)) => match crypto::open(previous, &h, body) {
+                Ok(text) => (Ok(text), true),
+                Err(_) => (Err(OpenError::BadTag.to_string()), false),
+            },
+            (opened, _) => (opened.map_err(|e: OpenError| e.to_string()), false),
+        }
+    }
+
+    /// The room's key epoch this session holds (0 until the first rekey), or None
+    /// from a server without rekeys.
+    pub fn epoch(&self) -> Option<u64> {
+        self.epoch
+    }
+
+    /// Who is in the room as this session has been told, in joining order.
+    pub fn members(&self) -> &[String] {
+        &self.members
+    }
+
+    /// **Extension**: kicks `alias` and changes the room's keys in the same step, so
+    /// that the invite link it holds no longer admits it. The new secret comes back
+    /// as [`Event::Rekey`] (with the room's other members' copies); a crossing change
+    /// in the room is retried by [`Session::next_event`] up to [`REKEY_TRIES`] times.
+    pub fn kick_and_rekey(&mut self, alias: &str) -> Result<(), ClientError> {
+        self.start_rekey(Some(alias.to_owned()))
+    }
+
+    /// **Extension**: changes the room's keys without removing anyone (`/rekey`).
+    pub fn rekey(&mut self) -> Result<(), ClientError> {
+        self.start_rekey(None)
+    }
+
+    fn start_rekey(&mut self, kick: Option<String>) -> Result<(), ClientError> {
+        if self.epoch.is_none() {
+            // It would take the kick as a plain one and keep the old k_auth.
+            return Err(ClientError::Protocol(
+                "this server does not change a room's keys (no rekey extension)".into(),
+            ));
+        }
+        let secret = Zeroizing::new(crypto::b64u_encode(&crypto::random_bytes::<16>()));
+        // Derived before sending: the server needs the new k_auth with the request.
+        let keys = RoomKeys::derive(&self.room, &secret);
+        self.pending = Some(PendingRekey {
+            kick,
+            secret,
+            keys,
+            sent: 0,
+        });
+        self.send_rekey()
+    }
+
+    /// Seals the pending secret for the room as this session sees it now and sends it.
+    fn send_rekey(&mut self) -> Result<(), ClientError> {
+        let Some(p) = &mut self.pending else {
+            return Ok(());
+        };
+        p.sent += 1;
+        let to: Vec<&str> = self
+            .members
+            .iter()
+            .map(String::as_str)
+            .filter(|m| p.kick.as_deref().is_none_or(|k| !m.eq_ignore_ascii_case(k)))
+            .collect();
+        let h = Header {
+            room: &self.room,
+            kind: Kind::Rekey,
+            from: &self.alias,
+            to: &to.join(","),
+        };
+        let body = crypto::seal(&self.keys, &h, p.secret.as_bytes());
+        let auth = Zeroizing::new(crypto::b64u_encode(&p.keys.k_auth));
+        let epoch = self.epoch.unwrap_or(0);
+        let mut req =
+            serde_json::json!({"t":"rekey","epoch":epoch,"to":to,"body":body,"auth":auth.as_str()});
+        if let Some(alias) = &p.kick {
+            req["t"] = "kick".into();
+            req["alias"] = alias.as_str().into();
+        }
+        let sent = send_json(&mut self.ws, &req);
+        // The request holds a copy of the new k_auth: wipe it too.
+        if let Some(Value::String(a)) = req.get_mut("auth") {
+            zeroize::Zeroize::zeroize(a);
+        }
+        sent
+    }
+
+    /// A `rekey_stale` for our pending rekey: the frames that crossed it came first
+    /// and are applied, so make it again for the room as it is now, a bounded number
+    /// of times, unless whom it removes has gone meanwhile.
+    fn retry_rekey(&mut self, refusal: Event) -> Result<Event, ClientError> {
+        let retry = self.pending.as_ref().is_some_and(|p| {
+            p.sent < REKEY_TRIES
+                && p.kick
+                    .as_deref()
+                    .is_none_or(|k| self.members.iter().any(|m| m.eq_ignore_ascii_case(k)))
+        });
+        if !retry {
+            self.pending = None;
+            return Ok(refusal);
+        }
+        self.send_rekey()?;
+        let attempt = self.pending.as_ref().map_or(0, |p| p.sent - 1);
+        Ok(Event::RekeyRetried { attempt })
+    }
+
+    /// A `rekey` frame: the new secret, opened with the keys it was sealed under
+    /// (ours now), taken into use if it names us; the old keys kept for what is
+    /// still in flight.
+    fn apply_rekey(
+        &mut self,
+        from: &str,
+        epoch: u64,
+        to: &[String],
+        body: &str,
+    ) -> Result<Zeroizing<String>, String> {
+        let h = Header {
+            room: &self.room,
+            kind: Kind::Rekey,
+            from,
+            to: &to.join(","),
+        };
+        let secret = crypto::open(&self.keys, &h, body)
+            .map(Zeroizing::new)
+            .map_err(|e| format!("the new room secret could not be opened: {e}"))?;
+        if !to.contains(&self.alias) {
+            return Err("the new room secret was not meant for this member".into());
+        }
+        let held = self.epoch.unwrap_or(0);
+        if epoch != held + 1 {
+            return Err(format!(
+                "key change {epoch} came after {held}: a step was missed"
+            ));
+        }
+        // Our own rekey back: its keys are derived already.
+        let keys = match self.pending.take_if(|p| p.secret == secret) {
+            Some(p) => p.keys,
+            None => RoomKeys::derive(&self.room, &secret),
+        };
+        self.previous = Some(std::mem::replace(&mut self.keys, keys));
+        self.epoch = Some(epoch);
+        Ok(secret)
     }
 
     pub fn say(&mut self, text: &str) -> Result<(), ClientError> {
@@ -363,7 +550,21 @@ impl Session {
                         ClientError::Protocol(format!("server sent invalid JSON: {e}"))
                     })?;
                     return match ServerFrame::from_value(&v) {
-                        Ok(frame) => Ok(self.event(frame)),
+                        Ok(frame) => match self.event(frame) {
+                            stale @ Event::Error {
+                                code: Code::RekeyStale,
+                                ..
+                            } => self.retry_rekey(stale),
+                            // Refused for good: nothing to retry or wait for.
+                            refused @ Event::Error {
+                                code: Code::NotAllowed | Code::NoMember | Code::SelfKick,
+                                ..
+                            } => {
+                                self.pending = None;
+                                Ok(refused)
+                            }
+                            event => Ok(event),
+                        },
                         Err(DecodeError::UnknownType(_) | DecodeError::UnknownCode(_)) => {
                             Ok(Event::Other(v))
                         }
@@ -382,37 +583,73 @@ impl Session {
         }
     }
 
-    /// A decoded frame as an event, bodies opened with the room keys.
-    fn event(&self, frame: ServerFrame) -> Event {
+    /// Takes `alias` out of the member list, as the server spells it.
+    fn forget(&mut self, alias: &str) {
+        self.members.retain(|m| m != alias);
+    }
+
+    /// A decoded frame as an event, bodies opened with the room keys; keeps the
+    /// member list, and takes a rekey's new keys into use.
+    fn event(&mut self, frame: ServerFrame) -> Event {
         match frame {
-            ServerFrame::Welcome(w) => Event::Welcome(w),
-            ServerFrame::Joined { alias, rejoined } => Event::Joined { alias, rejoined },
+            ServerFrame::Welcome(w) => {
+                self.members.clone_from(&w.members);
+                self.epoch = w.epoch;
+                Event::Welcome(w)
+            }
+            ServerFrame::Joined { alias, rejoined } => {
+                // A rejoin by token replaces its member without a `left`, perhaps
+                // spelling the alias in another case: one entry, moved last.
+                self.members.retain(|m| !m.eq_ignore_ascii_case(&alias));
+                self.members.push(alias.clone());
+                Event::Joined { alias, rejoined }
+            }
             ServerFrame::Left {
                 alias,
                 reason,
                 body,
                 creator,
-            } => Event::Left {
-                farewell: body.map(|b| self.open(Kind::Exit, &alias, "", &b)),
-                alias,
-                reason: reason.as_str().to_owned(),
-                creator,
-            },
+            } => {
+                self.forget(&alias);
+                Event::Left {
+                    farewell: body.map(|b| self.open(Kind::Exit, &alias, "", &b).0),
+                    alias,
+                    reason: reason.as_str().to_owned(),
+                    creator,
+                }
+            }
             ServerFrame::Relayed(r) => {
                 let kind = if r.to.is_some() {
                     Kind::Purr
                 } else {
                     Kind::Msg
                 };
+                let (text, earlier_keys) =
+                    self.open(kind, &r.from, r.to.as_deref().unwrap_or(""), &r.body);
                 Event::Message {
-                    text: self.open(kind, &r.from, r.to.as_deref().unwrap_or(""), &r.body),
+                    text,
                     from: r.from,
                     to: r.to,
                     ts: r.ts,
                     seq: r.seq,
+                    earlier_keys,
                 }
             }
-            ServerFrame::Kicked { alias, by, creator } => Event::Kicked { alias, by, creator },
+            ServerFrame::Kicked { alias, by, creator } => {
+                self.forget(&alias);
+                Event::Kicked { alias, by, creator }
+            }
+            ServerFrame::Rekey {
+                from,
+                epoch,
+                to,
+                body,
+            } => Event::Rekey {
+                secret: self.apply_rekey(&from, epoch, &to, &body),
+                from,
+                epoch,
+                to,
+            },
             ServerFrame::Purged { by } => Event::Purged { by },
             ServerFrame::Error { code, message } => Event::Error { code, message },
             // Only ever the first frame; a second one changes nothing.

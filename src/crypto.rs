@@ -41,6 +41,8 @@ pub enum Kind {
     Msg,
     Purr,
     Exit,
+    /// **Extension**: a new room secret for the members named in `to`.
+    Rekey,
 }
 
 impl Kind {
@@ -49,6 +51,7 @@ impl Kind {
             Kind::Msg => "msg",
             Kind::Purr => "purr",
             Kind::Exit => "exit",
+            Kind::Rekey => "rekey",
         }
     }
 }

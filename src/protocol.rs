@@ -51,13 +51,28 @@ pub enum Request {
         to: String,
         body: String,
     },
+    /// `rekey` (**extension**) makes the kick stick: the room's keys change with it.
     Kick {
         alias: String,
+        rekey: Option<Rekey>,
     },
+    /// **Extension**: a new room secret for the members, and its `k_auth` for us.
+    Rekey(Rekey),
     Stop,
     Exit {
         body: Option<String>,
     },
+}
+
+/// **Extension** (PROTOCOL.md section 6a): a new room secret sealed for `to` under
+/// the keys of `epoch`, and the `k_auth` it derives, which replaces the room's.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Rekey {
+    pub epoch: u64,
+    /// Every member who stays, as the sender sees them; distinct exact aliases.
+    pub to: Vec<String>,
+    pub body: String,
+    pub auth: [u8; 32],
 }
 
 const ALIAS_MAX: usize = 24;
@@ -153,6 +168,42 @@ fn body_field(obj: &Map<String, Value>) -> Result<String, Refusal> {
     body_value(obj.get("body").unwrap_or(&Value::Null))
 }
 
+/// The recipient list of a rekey: valid aliases, none twice (a set, sent as a list).
+fn to_list(obj: &Map<String, Value>) -> Result<Vec<String>, Refusal> {
+    let bad = Refusal::new(
+        Code::BadField,
+        "to must be a list of distinct aliases, the sender's included",
+    );
+    let list = obj.get("to").and_then(Value::as_array).ok_or(bad.clone())?;
+    // A set to find repeats: a frame may list thousands, and pairwise would be slow.
+    let mut seen = std::collections::HashSet::with_capacity(list.len());
+    let mut to = Vec::with_capacity(list.len());
+    for v in list {
+        match v.as_str() {
+            Some(a) if is_valid_alias(a) && seen.insert(a) => to.push(a.to_owned()),
+            _ => return Err(bad),
+        }
+    }
+    if to.is_empty() {
+        return Err(bad);
+    }
+    Ok(to)
+}
+
+/// The fields of a rekey, flat in the `rekey` or `kick` frame (requests nest at most
+/// two deep, so they cannot sit in an object of their own).
+fn rekey_fields(obj: &Map<String, Value>) -> Result<Rekey, Refusal> {
+    Ok(Rekey {
+        epoch: obj
+            .get("epoch")
+            .and_then(Value::as_u64)
+            .ok_or(Refusal::new(Code::BadField, "epoch must be a whole number"))?,
+        to: to_list(obj)?,
+        body: body_field(obj)?,
+        auth: key_field(obj, "auth")?,
+    })
+}
+
 /// Requests are flat objects; anything nested deeper is refused before parsing, so
 /// a frame of 60,000 brackets cannot exhaust a small connection-thread stack.
 const MAX_NESTING: usize = 2;
@@ -220,7 +271,13 @@ pub fn parse_request(text: &str) -> Result<Request, Refusal> {
         },
         "kick" => Request::Kick {
             alias: alias_field(&obj, "alias")?,
+            // A plain v1 kick has none of the rekey's fields.
+            rekey: match obj.get("epoch") {
+                None | Some(Value::Null) => None,
+                Some(_) => Some(rekey_fields(&obj)?),
+            },
         },
+        "rekey" => Request::Rekey(rekey_fields(&obj)?),
         "stop" => Request::Stop,
         "exit" => Request::Exit {
             body: match obj.get("body") {
@@ -326,6 +383,37 @@ mod tests {
             code_of(r#"{"t":"msg","body":"[[[[\"{{{{"}"#),
             Code::BadField
         );
+    }
+
+    #[test]
+    fn a_kick_carries_a_rekey_flat_and_its_recipients_are_distinct_aliases() {
+        let kick = |extra: &str| format!(r#"{{"t":"kick","alias":"eve"{extra}}}"#);
+        let rekey = |to: &str| format!(r#","epoch":3,"to":{to},"body":"{BODY}","auth":"{KEY}""#);
+        assert_eq!(
+            parse_request(&kick("")),
+            Ok(Request::Kick {
+                alias: "eve".into(),
+                rekey: None
+            })
+        );
+        let Ok(Request::Kick {
+            rekey: Some(r),
+            alias,
+        }) = parse_request(&kick(&rekey(r#"["al","bo"]"#)))
+        else {
+            panic!("a kick with a rekey");
+        };
+        assert_eq!((alias.as_str(), r.epoch, r.to.len()), ("eve", 3, 2));
+        let alone = format!(r#"{{"t":"rekey"{}}}"#, &rekey(r#"["al"]"#)[..]);
+        assert!(matches!(parse_request(&alone), Ok(Request::Rekey(_))));
+        for to in [r#"["al","al"]"#, "[]", r#"["a b"]"#, r#""al""#, "[1]"] {
+            let code = parse_request(&kick(&rekey(to))).map_err(|r| r.code);
+            assert_eq!(code.err(), Some(Code::BadField), "{to}");
+        }
+        let no_auth = kick(r#","epoch":0,"to":["al"],"body":"x""#);
+        assert_eq!(code_of(&no_auth), Code::BadField);
+        let negative = kick(&rekey(r#"["al"]"#).replace(r#""epoch":3"#, r#""epoch":-3"#));
+        assert_eq!(code_of(&negative), Code::BadField);
     }
 
     #[test]

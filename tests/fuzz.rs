@@ -10,7 +10,7 @@ mod common;
 use common::*;
 use sanctuary::crypto::{self, Header, Kind, RoomKeys};
 use sanctuary::hosts::HostPolicy;
-use sanctuary::protocol::{self, Request, is_valid_alias, is_valid_room};
+use sanctuary::protocol::{self, Rekey, Request, is_valid_alias, is_valid_room};
 use sanctuary::ws::handshake::OriginPolicy;
 use serde_json::json;
 use std::io::{Read, Write};
@@ -52,6 +52,8 @@ fn valid_requests() -> Vec<String> {
         json!({"t":"msg","body":body}),
         json!({"t":"purr","to":"bob","body":body}),
         json!({"t":"kick","alias":"bob"}),
+        json!({"t":"kick","alias":"bob","epoch":0,"to":["alice","carol"],"body":body,"auth":key}),
+        json!({"t":"rekey","epoch":7,"to":["alice"],"body":body,"auth":key}),
         json!({"t":"stop"}),
         json!({"t":"exit"}),
         json!({"t":"exit","body":body}),
@@ -62,6 +64,15 @@ fn valid_requests() -> Vec<String> {
     .collect()
 }
 
+/// Distinct valid aliases (at least one) and a well-formed body.
+fn rekey_is_valid(r: &Rekey) -> bool {
+    let distinct: std::collections::BTreeSet<&String> = r.to.iter().collect();
+    !r.to.is_empty()
+        && distinct.len() == r.to.len()
+        && r.to.iter().all(|a| is_valid_alias(a))
+        && crypto::is_well_formed_body(&r.body)
+}
+
 /// What the broker may rely on: every field of a parsed request has its valid form.
 fn assert_validated(request: &Request, text: &str) {
     let ok = match request {
@@ -70,7 +81,10 @@ fn assert_validated(request: &Request, text: &str) {
         }
         Request::Msg { body } => crypto::is_well_formed_body(body),
         Request::Purr { to, body } => is_valid_alias(to) && crypto::is_well_formed_body(body),
-        Request::Kick { alias } => is_valid_alias(alias),
+        Request::Kick { alias, rekey } => {
+            is_valid_alias(alias) && rekey.as_ref().is_none_or(rekey_is_valid)
+        }
+        Request::Rekey(rekey) => rekey_is_valid(rekey),
         Request::Stop | Request::Exit { body: None } => true,
         Request::Exit { body: Some(b) } => crypto::is_well_formed_body(b),
     };

@@ -119,6 +119,15 @@ impl Term {
         }
     }
 
+    /// Waits for the next `invite link: …` line and returns the link.
+    fn invite_link(&mut self) -> String {
+        let line = self.expect("invite link: ");
+        line.split("invite link: ")
+            .nth(1)
+            .expect("link after the label")
+            .to_owned()
+    }
+
     fn type_line(&mut self, line: &str) {
         let stdin = self.stdin.as_mut().expect("stdin still open");
         writeln!(stdin, "{line}").expect("write to the client's stdin");
@@ -175,12 +184,7 @@ fn create_room(srv: &Server, alias: &str) -> (Term, String) {
         alias,
     ]);
     t.expect("you are in the room as");
-    let line = t.expect("invite link: ");
-    let link = line
-        .split("invite link: ")
-        .nth(1)
-        .expect("link after the label")
-        .to_owned();
+    let link = t.invite_link();
     (t, link)
 }
 
@@ -648,4 +652,68 @@ fn the_terminal_follows_the_servers_word_on_who_moderates() {
     bob.type_line("/exit");
     let (status, _, stderr) = bob.wait();
     assert_eq!(status, 0, "stderr: {stderr}");
+}
+
+/// The room id and secret of an invite link as the terminal client prints them.
+fn room_and_secret(link: &str) -> (String, String) {
+    let fragment = link.split('#').nth(1).expect("a fragment");
+    let (room, secret) = fragment.split_once('.').expect("room.secret");
+    (room.to_owned(), secret.to_owned())
+}
+
+#[test]
+fn kick_in_the_terminal_rekeys_prints_the_new_link_and_the_old_one_no_longer_admits() {
+    let srv = Server::start(&[]);
+    let (mut alice, link) = create_room(&srv, "alice");
+    let (room, secret) = room_and_secret(&link);
+    let mut bob = Term::spawn(&[&link, "--alias", "bob"]);
+    alice.expect("* bob joined");
+    // carol: a Rust client standing in for a page, with the keys the link gives.
+    let (mut carol, _) = enter(&srv, &room, "carol", &RoomKeys::derive(&room, &secret));
+    alice.expect("* carol joined");
+
+    alice.type_line("/kick bob");
+    bob.expect("* you were removed by alice");
+    alice.expect("* bob was removed by alice");
+    alice.expect("alice changed the room's keys: the old invite link no longer admits anyone");
+    let line = alice.expect("invite link: ");
+    let new_link = line
+        .split("invite link: ")
+        .nth(1)
+        .expect("a link")
+        .to_owned();
+    let (new_room, new_secret) = room_and_secret(&new_link);
+    assert_eq!(new_room, room, "the same room");
+    assert_ne!(new_secret, secret);
+    let got = wait_for(&mut carol, "the rekey", |e| {
+        matches!(e, Event::Rekey { .. })
+    });
+    let Event::Rekey {
+        secret: Ok(carols), ..
+    } = got
+    else {
+        panic!("carol could not use the rekey: {got:?}");
+    };
+    assert_eq!(*carols, new_secret, "carol got the secret the link carries");
+    assert_eq!(bob.wait().0, 5);
+
+    // The old link: wrong secret (status 4). The new one: in, and chatting.
+    let (status, _, stderr) = Term::spawn(&[&link, "--alias", "bob"]).wait();
+    assert_eq!(status, 4, "stderr: {stderr}");
+    alice.type_line("only the new keys now");
+    assert_eq!(
+        text_of(&wait_for(&mut carol, "alice's message", |e| text_of(e).is_some())),
+        Some("only the new keys now")
+    );
+    carol.say("and back").expect("say");
+    alice.expect("] carol: and back");
+    let mut dave = Term::spawn(&[&new_link, "--alias", "dave"]);
+    dave.expect("you are in the room as dave");
+    carol.say("hi dave").expect("say");
+    dave.expect("] carol: hi dave");
+    alice.type_line("/rekey");
+    dave.expect("alice changed the room's keys");
+    dave.expect("invite link: ");
+    alice.type_line("still readable");
+    dave.expect("] alice: still readable");
 }

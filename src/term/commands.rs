@@ -9,6 +9,8 @@ pub enum Command {
         text: String,
     },
     Kick(String),
+    /// **Extension**: new room keys and link, nobody removed.
+    Rekey,
     Stop,
     /// With the farewell, if one was given.
     Exit(Option<String>),
@@ -25,7 +27,14 @@ pub const HELP: &[(&str, &str)] = &[
         "/purr NAME MESSAGE",
         "whisper to one member; nobody else sees it",
     ),
-    ("/kick NAME", "remove a member from the room"),
+    (
+        "/kick NAME",
+        "remove a member; the room gets new keys and a new invite link",
+    ),
+    (
+        "/rekey",
+        "give the room new keys and a new invite link; the old link stops working",
+    ),
     ("/stop", "end the room for everyone (no confirmation)"),
     (
         "/exit [farewell]",
@@ -64,6 +73,7 @@ pub fn parse(line: &str) -> Option<Command> {
             }
             _ => Command::Usage("usage: /kick NAME".into()),
         },
+        "rekey" => Command::Rekey,
         "stop" => Command::Stop,
         "exit" | "quit" | "leave" => Command::Exit(Some(rest.to_owned()).filter(|f| !f.is_empty())),
         "who" => Command::Who,
@@ -112,6 +122,7 @@ mod tests {
         assert_eq!(parse("/W @bob hi  there"), purr);
         assert_eq!(parse("/kick @eve"), Some(Command::Kick("eve".into())));
         assert_eq!(parse("/stop"), Some(Command::Stop));
+        assert_eq!(parse("/rekey"), Some(Command::Rekey));
         assert_eq!(parse("/exit"), Some(Command::Exit(None)));
         assert_eq!(
             parse("/quit see you  "),

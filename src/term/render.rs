@@ -192,6 +192,11 @@ impl Painter {
         format!("{} {who}: {}", self.stamp(ts), body(text))
     }
 
+    /// The mark after a message that opened only with the keys before the last rekey.
+    pub fn before_rekey(&self) -> String {
+        self.paint(WHISPER, "(sent before the key change)")
+    }
+
     pub fn unverified(&self, ts: u64, from: &str, whisper: bool) -> String {
         let what = if whisper { "whisper" } else { "message" };
         self.warning(
@@ -320,6 +325,7 @@ pub fn page_wording(code: Code) -> Option<&'static str> {
         Code::NoMember => "nobody with that name is in the room",
         Code::SelfKick => "you cannot kick yourself; use /exit to leave",
         Code::NotAllowed => "only the room's creator can do that here",
+        Code::RekeyStale => "the room changed while its keys were being changed; try again",
         Code::BadJson | Code::BadType | Code::BadField | Code::NotJoined | Code::AlreadyJoined => {
             return None;
         }

@@ -16,6 +16,7 @@ use zeroize::Zeroizing;
 use super::commands::{self, Command, HELP};
 use super::config::ServerConfig;
 use super::exit::Exit;
+use super::link;
 use super::pace::Pacer;
 use super::render::{self, Painter};
 use super::run::NETWORK_TIMEOUT;
@@ -62,6 +63,7 @@ pub(super) fn chat(
     welcome: Event,
     new_room: Option<NewRoom>,
     config: &ServerConfig,
+    page: (String, u16),
 ) -> Exit {
     let me = session.alias.clone();
     let colour = Painter::wants_colour();
@@ -81,6 +83,7 @@ pub(super) fn chat(
         deadline: None,
         chat_addr: config.chat_addr(),
         resume: None,
+        page,
         session,
     };
     let exit = room.run(welcome, new_room);
@@ -158,6 +161,8 @@ struct Room {
     /// connection take over the lost one's seat (from the last welcome).
     chat_addr: String,
     resume: Option<String>,
+    /// Host and port of the page, for the invite link a rekey makes.
+    page: (String, u16),
 }
 
 impl Room {
@@ -266,8 +271,16 @@ impl Room {
                 to,
                 text: Ok(text),
                 ts,
+                earlier_keys,
                 ..
-            } => self.paint.message(ts, &from, to.as_deref(), &text),
+            } => {
+                let line = self.paint.message(ts, &from, to.as_deref(), &text);
+                if earlier_keys {
+                    format!("{line} {}", self.paint.before_rekey())
+                } else {
+                    line
+                }
+            }
             Event::Message {
                 from,
                 to,
@@ -310,10 +323,43 @@ impl Room {
                 self.ending();
                 line
             }
+            Event::Rekey { from, secret, .. } => return self.rekeyed(&from, secret),
+            Event::RekeyRetried { attempt } => self.paint.note(&format!(
+                "the room changed while its keys were being changed; trying again ({attempt} of {})",
+                crate::client::REKEY_TRIES - 1
+            )),
             Event::Error { code, message } => self.paint.error(code, &message),
             // A newer server's extensions, and a second welcome, change nothing here.
             Event::Welcome(_) | Event::Other(_) | Event::Closed { .. } => return Ok(()),
         };
+        self.print(&line)
+    }
+
+    /// The room's keys changed: say so, with the new invite link (the old one admits
+    /// nobody now), or say that this client was left without them.
+    fn rekeyed(
+        &mut self,
+        from: &str,
+        secret: Result<Zeroizing<String>, String>,
+    ) -> Result<(), Exit> {
+        let secret = match secret {
+            Ok(secret) => secret,
+            Err(why) => {
+                let line = self.paint.problem(&format!(
+                    "the room's keys changed and this client did not get the new ones ({why}); it cannot read the room any more: ask for the new invite link"
+                ));
+                return self.print(&line);
+            }
+        };
+        // A kick comes with its own line just before: this one says what it means.
+        let line = self.paint.note(&format!(
+            "{} changed the room's keys: the old invite link no longer admits anyone; the new one:",
+            render::field(from)
+        ));
+        self.print(&line)?;
+        let (host, port) = &self.page;
+        let link = link::invite_link(host, *port, &self.session.room, &secret);
+        let line = Zeroizing::new(self.paint.invite(&link, link::is_loopback(host)));
         self.print(&line)
     }
 
@@ -479,6 +525,7 @@ impl Room {
                 Command::Say(_)
                     | Command::Purr { .. }
                     | Command::Kick(_)
+                    | Command::Rekey
                     | Command::Stop
                     | Command::Exit(_)
             );
@@ -518,7 +565,20 @@ impl Room {
                 if alias == self.me {
                     return self.problem(&render::error_text(Code::SelfKick, ""));
                 }
-                self.session.kick(&alias)
+                if self.session.epoch().is_none() {
+                    self.problem("this server cannot change the room's keys: the kicked member's link still works")?;
+                    self.session.kick(&alias)
+                } else {
+                    self.changing_keys()?;
+                    self.session.kick_and_rekey(&alias)
+                }
+            }
+            Command::Rekey if self.session.epoch().is_none() => {
+                return self.problem("this server cannot change the room's keys");
+            }
+            Command::Rekey => {
+                self.changing_keys()?;
+                self.session.rekey()
             }
             Command::Stop => self.session.stop(),
             Command::Exit(farewell) => {
@@ -606,6 +666,12 @@ impl Room {
         self.problem(&format!(
             "that is too long to send (the server takes at most {kib} KiB per message, and encryption adds a third)"
         ))
+    }
+
+    /// Deriving the new keys takes a moment (PBKDF2): say why the prompt waits.
+    fn changing_keys(&mut self) -> Result<(), Exit> {
+        let line = self.paint.note("changing the room's keys…");
+        self.print(&line)
     }
 
     fn problem(&mut self, text: &str) -> Result<(), Exit> {

@@ -24,7 +24,7 @@ pub(super) const NETWORK_TIMEOUT: Duration = Duration::from_secs(5);
 /// `sanctuary join`: returns the documented exit status, having said why on stderr.
 pub fn run(args: JoinArgs) -> ExitCode {
     match enter(&args) {
-        Ok(e) => room::chat(e.session, e.welcome, e.new_room, &e.config),
+        Ok(e) => room::chat(e.session, e.welcome, e.new_room, &e.config, e.page),
         Err(exit) => exit,
     }
     .finish()
@@ -37,6 +37,9 @@ struct Entered {
     /// Only for a room this client created: the link to share.
     new_room: Option<NewRoom>,
     config: ServerConfig,
+    /// The page's host and port as the invite link named them: new links after a
+    /// rekey name the same.
+    page: (String, u16),
 }
 
 /// Everything up to `welcome`.
@@ -106,6 +109,7 @@ fn enter(args: &JoinArgs) -> Result<Entered, Exit> {
         welcome,
         new_room,
         config,
+        page: (host, port),
     })
 }
 

@@ -26,11 +26,13 @@ pub enum Code {
     NotJoined,
     AlreadyJoined,
     NotAllowed,
+    /// **Extension**: a rekey whose epoch or recipient set is not the room's now.
+    RekeyStale,
 }
 
 impl Code {
     /// Every code, in the order of PROTOCOL.md's table.
-    pub const ALL: [Code; 17] = [
+    pub const ALL: [Code; 18] = [
         Code::BadJson,
         Code::BadType,
         Code::BadField,
@@ -48,6 +50,7 @@ impl Code {
         Code::NotJoined,
         Code::AlreadyJoined,
         Code::NotAllowed,
+        Code::RekeyStale,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -69,6 +72,7 @@ impl Code {
             Code::NotJoined => "not_joined",
             Code::AlreadyJoined => "already_joined",
             Code::NotAllowed => "not_allowed",
+            Code::RekeyStale => "rekey_stale",
         }
     }
 }

@@ -43,6 +43,9 @@ pub struct Welcome<S = String> {
     /// **Extension**: this member's resume token (b64u of 16 random bytes), to send
     /// with the join of a rejoin. None only from a server that predates it.
     pub resume: Option<S>,
+    /// **Extension**: the room's key epoch, 0 at creation, +1 per rekey. None from a
+    /// server without rekeys (whose kicks therefore do not stick).
+    pub epoch: Option<u64>,
 }
 
 /// A server-to-client frame (PROTOCOL.md sections 5 to 7).
@@ -86,6 +89,14 @@ pub enum ServerFrame<S = String> {
         alias: S,
         by: S,
         creator: S,
+    },
+    /// **Extension**: the room's keys changed; `body` seals the new secret for `to`
+    /// under the keys of epoch `epoch - 1`.
+    Rekey {
+        from: S,
+        epoch: u64,
+        to: Vec<S>,
+        body: S,
     },
     /// `by` is None when the server shuts down (`reason` "shutdown", else "stop").
     Purged {
@@ -138,6 +149,19 @@ fn put_str(out: &mut String, key: &str, value: &str) {
     out.push('"');
 }
 
+/// Appends `,"key":["a","b"]`. Aliases are validated to a charset that needs no
+/// escaping.
+fn put_aliases<S: AsRef<str>>(out: &mut String, key: &str, aliases: &[S]) {
+    let _ = write!(out, ",\"{key}\":[");
+    for (i, a) in aliases.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let _ = write!(out, "\"{}\"", a.as_ref());
+    }
+    out.push(']');
+}
+
 impl<S: AsRef<str>> ServerFrame<S> {
     /// The frame's `t`.
     pub fn kind(&self) -> &'static str {
@@ -149,6 +173,7 @@ impl<S: AsRef<str>> ServerFrame<S> {
             ServerFrame::Relayed(Relayed { to: None, .. }) => "msg",
             ServerFrame::Relayed(Relayed { to: Some(_), .. }) => "purr",
             ServerFrame::Kicked { .. } => "kicked",
+            ServerFrame::Rekey { .. } => "rekey",
             ServerFrame::Purged { .. } => "purged",
             ServerFrame::Error { .. } => "error",
         }
@@ -158,6 +183,7 @@ impl<S: AsRef<str>> ServerFrame<S> {
     pub fn encode(&self) -> String {
         let body_len = match self {
             ServerFrame::Relayed(r) => r.body.as_ref().len(),
+            ServerFrame::Rekey { body, to, .. } => body.as_ref().len() + 27 * to.len(),
             _ => 0,
         };
         let mut out = String::with_capacity(body_len + 96);
@@ -175,22 +201,18 @@ impl<S: AsRef<str>> ServerFrame<S> {
                 created,
                 creator,
                 resume,
+                epoch,
             }) => {
                 put(&mut out, "room", room);
                 put(&mut out, "alias", alias);
-                out.push_str(",\"members\":[");
-                for (i, m) in members.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    // Aliases are validated to a charset that needs no escaping.
-                    let _ = write!(out, "\"{}\"", m.as_ref());
-                }
-                out.push(']');
+                put_aliases(&mut out, "members", members);
                 let _ = write!(out, ",\"created\":{created}");
                 put(&mut out, "creator", creator);
                 if let Some(token) = resume {
                     put(&mut out, "resume", token);
+                }
+                if let Some(epoch) = epoch {
+                    let _ = write!(out, ",\"epoch\":{epoch}");
                 }
             }
             ServerFrame::Joined { alias, rejoined } => {
@@ -224,6 +246,17 @@ impl<S: AsRef<str>> ServerFrame<S> {
                 put(&mut out, "alias", alias);
                 put(&mut out, "by", by);
                 put(&mut out, "creator", creator);
+            }
+            ServerFrame::Rekey {
+                from,
+                epoch,
+                to,
+                body,
+            } => {
+                put(&mut out, "from", from);
+                let _ = write!(out, ",\"epoch\":{epoch}");
+                put_aliases(&mut out, "to", to);
+                put(&mut out, "body", body);
             }
             ServerFrame::Purged { by } => match by {
                 Some(by) => {
@@ -264,6 +297,17 @@ fn optional_text(
     }
 }
 
+fn texts(obj: &Map<String, Value>, key: &'static str) -> Result<Vec<String>, DecodeError> {
+    obj.get(key)
+        .and_then(Value::as_array)
+        .and_then(|a| {
+            a.iter()
+                .map(|m| m.as_str().map(str::to_owned))
+                .collect::<Option<Vec<_>>>()
+        })
+        .ok_or(DecodeError::Field(key))
+}
+
 fn number(obj: &Map<String, Value>, key: &'static str) -> Result<u64, DecodeError> {
     obj.get(key)
         .and_then(Value::as_u64)
@@ -296,21 +340,17 @@ impl ServerFrame<String> {
             "welcome" => ServerFrame::Welcome(Welcome {
                 room: text(obj, "room")?,
                 alias: text(obj, "alias")?,
-                members: obj
-                    .get("members")
-                    .and_then(Value::as_array)
-                    .and_then(|a| {
-                        a.iter()
-                            .map(|m| m.as_str().map(str::to_owned))
-                            .collect::<Option<Vec<_>>>()
-                    })
-                    .ok_or(DecodeError::Field("members"))?,
+                members: texts(obj, "members")?,
                 created: obj
                     .get("created")
                     .and_then(Value::as_bool)
                     .ok_or(DecodeError::Field("created"))?,
                 creator: text(obj, "creator")?,
                 resume: optional_text(obj, "resume")?,
+                epoch: match obj.get("epoch") {
+                    None | Some(Value::Null) => None,
+                    Some(_) => Some(number(obj, "epoch")?),
+                },
             }),
             "joined" => ServerFrame::Joined {
                 alias: text(obj, "alias")?,
@@ -343,6 +383,12 @@ impl ServerFrame<String> {
                 alias: text(obj, "alias")?,
                 by: text(obj, "by")?,
                 creator: text(obj, "creator")?,
+            },
+            "rekey" => ServerFrame::Rekey {
+                from: text(obj, "from")?,
+                epoch: number(obj, "epoch")?,
+                to: texts(obj, "to")?,
+                body: text(obj, "body")?,
             },
             "purged" => ServerFrame::Purged {
                 by: optional_text(obj, "by")?,
@@ -379,6 +425,7 @@ mod tests {
                 created: true,
                 creator: s("a"),
                 resume: Some(s("AAECAwQFBgcICQoLDA0ODw")),
+                epoch: Some(3),
             }),
             ServerFrame::Welcome(Welcome {
                 room: s("G7BEqt7RkMfKiEM-dJA_lQ"),
@@ -387,6 +434,7 @@ mod tests {
                 created: false,
                 creator: s("a"),
                 resume: None,
+                epoch: None,
             }),
             ServerFrame::Joined {
                 alias: s("a"),
@@ -427,6 +475,12 @@ mod tests {
                 by: s("b"),
                 creator: s("b"),
             },
+            ServerFrame::Rekey {
+                from: s("a"),
+                epoch: 1,
+                to: vec![s("a"), s("c")],
+                body: s(BODY),
+            },
             ServerFrame::Purged { by: Some(s("a")) },
             ServerFrame::Purged { by: None },
             ServerFrame::Error {
@@ -448,7 +502,7 @@ mod tests {
     fn every_kind_is_covered() {
         let kinds: std::collections::BTreeSet<_> =
             examples().iter().map(ServerFrame::kind).collect();
-        assert_eq!(kinds.len(), 9, "{kinds:?}");
+        assert_eq!(kinds.len(), 10, "{kinds:?}");
     }
 
     #[test]
@@ -479,6 +533,16 @@ mod tests {
             rejoined: false,
         };
         assert_eq!(new.encode(), r#"{"t":"joined","alias":"a"}"#);
+        let rekey = ServerFrame::<&str>::Rekey {
+            from: "a",
+            epoch: 2,
+            to: vec!["a", "b"],
+            body: "B",
+        };
+        assert_eq!(
+            rekey.encode(),
+            r#"{"t":"rekey","from":"a","epoch":2,"to":["a","b"],"body":"B"}"#
+        );
         let shutdown = ServerFrame::<&str>::Purged { by: None };
         assert_eq!(shutdown.encode(), r#"{"t":"purged","reason":"shutdown"}"#);
     }

@@ -8,7 +8,8 @@
 #                           clients in shared rooms; look-alike names, remote images
 #                           and misrouted whispers (untrusted-peers.test.mjs);
 #                           reconnecting after the network
-#                           or the server went away (reconnect.test.mjs); the page
+#                           or the server went away (reconnect.test.mjs); kicks that
+#                           re-key the room (rekey.test.mjs); the page
 #                           over https and wss behind nginx (tls.test.mjs)
 # Needs node >= 20 with npm, Debian's Chromium at /usr/bin/chromium, and nginx and
 # openssl for the TLS test (`make setup` installs them). Nothing downloads a browser. Screenshots and timings
@@ -37,4 +38,4 @@ test-browser-e2e:
 	@test -x /usr/bin/chromium || { echo "test-browser-e2e: /usr/bin/chromium is missing (make setup installs it)"; exit 1; }
 	@test -d $(BROWSER_DIR)/node_modules/playwright-core || { echo "test-browser-e2e: run make test-browser-deps first"; exit 1; }
 	@# A child process left running would keep node waiting for ever: bound the whole run.
-	cd $(BROWSER_DIR) && timeout --kill-after=10 900 $(NODE) --test --test-concurrency=1 --test-reporter=spec page-load.test.mjs e2e.test.mjs untrusted-peers.test.mjs reconnect.test.mjs tls.test.mjs
+	cd $(BROWSER_DIR) && timeout --kill-after=10 900 $(NODE) --test --test-concurrency=1 --test-reporter=spec page-load.test.mjs e2e.test.mjs untrusted-peers.test.mjs rekey.test.mjs reconnect.test.mjs tls.test.mjs

@@ -13,6 +13,7 @@ import { vectorChecks } from './lib/vector-checks.mjs';
 import { dangerousNodes, storageContents, unlabelledControls, qrCanvasRows } from './lib/page-checks.mjs';
 import { importHtml } from './lib/html-module.mjs';
 import { enterRoom, say, waitEntry, members } from './lib/room.mjs';
+import { story } from './lib/story.mjs';
 import { XSS } from './xss-corpus.mjs';
 
 const SHOTS = path.join(ROOT, 'target/screenshots');
@@ -90,22 +91,6 @@ async function describePages() {
     console.log(`# ${name}: ${JSON.stringify(state)} console: ${JSON.stringify(x.events.console.slice(-3))}`);
   }
   for (const p of peers) console.log(`# peer ${p.alias}: running=${p.running} last: ${JSON.stringify(p.lines.slice(-3))} ${p.stderr.slice(-200)}`);
-}
-
-// Steps of one story: once a step fails, the rest of its story is skipped (with the
-// reason) instead of failing again for the same cause.
-function story() {
-  let broken = null;
-  return (name, opts, fn) => test(name, opts, async (t) => {
-    if (broken) return t.skip(`skipped: "${broken}" failed`);
-    try {
-      await fn(t);
-    } catch (err) {
-      broken = name;
-      await describePages();
-      throw err;
-    }
-  });
 }
 
 // ------------------------------------------------------------------ setup
@@ -291,7 +276,7 @@ describe('the page in Chromium', () => {
 // ------------------------------------------------------------------ one room, three participants
 
 describe('a room with a desktop page, a phone page and the terminal client', () => {
-  const step = story();
+  const step = story(describePages);
   step('creating a room by keyboard alone shows "deriving key", then the invite link and its QR code', T, async () => {
     // A fresh page: the hostile inputs of the checks above stay out of its event records.
     A = await openPage(browser, { viewport: DESKTOP });
@@ -438,7 +423,7 @@ describe('a room with a desktop page, a phone page and the terminal client', () 
     await A.page.type('#composer', '/');
     await A.page.waitForSelector('#suggest:not([hidden])');
     const items = await A.page.$$eval('#suggest [role="option"] .label', (xs) => xs.map((x) => x.textContent));
-    assert.deepEqual(items.map((x) => x.split(' ')[0]), ['/purr', '/me', '/kick', '/stop', '/exit', '/who', '/clear', '/help']);
+    assert.deepEqual(items.map((x) => x.split(' ')[0]), ['/purr', '/me', '/kick', '/rekey', '/stop', '/exit', '/who', '/clear', '/help']);
     await A.page.type('#composer', 'pu');
     await A.page.keyboard.press('Tab');
     assert.equal(await A.page.inputValue('#composer'), '/purr ');
@@ -482,7 +467,7 @@ describe('a room with a desktop page, a phone page and the terminal client', () 
     await say(A.page, '/help');
     await A.page.waitForSelector('#log [data-kind="system"] dl.help');
     const help = await A.page.textContent('#log dl.help');
-    for (const c of ['/purr NAME MESSAGE', '/kick NAME', '/stop', '/exit [farewell]', '/clear', '/help']) assert.ok(help.includes(c), `help lacks ${c}`);
+    for (const c of ['/purr NAME MESSAGE', '/kick NAME', '/rekey', '/stop', '/exit [farewell]', '/clear', '/help']) assert.ok(help.includes(c), `help lacks ${c}`);
     const bLog = await B.page.evaluate(() => document.getElementById('log').children.length);
     await say(A.page, '/clear');
     assert.equal(await A.page.evaluate(() => document.getElementById('log').children.length), 0);
@@ -702,7 +687,7 @@ describe('a room with a desktop page, a phone page and the terminal client', () 
 // ------------------------------------------------------------------ other ways in
 
 describe('joining by hand and re-opening dead rooms', () => {
-  const step = story();
+  const step = story(describePages);
   step('a room id and passphrase open a room; a wrong passphrase is refused', T, async () => {
     const id = Buffer.from(crypto.getRandomValues(new Uint8Array(16))).toString('base64url');
     const pass = 'correct horse battery';
@@ -836,7 +821,7 @@ describe('over the IPv6 loopback', () => {
 // ------------------------------------------------------------------ two terminals, one page
 
 describe('two terminal clients and a page in one room', () => {
-  const step = story();
+  const step = story(describePages);
   let srv, P, tom, tess, invite;
   const whisperLine = (from, to, text) => (l) => l.includes(`${from} -> ${to} (whisper): ${text}`);
   // Its own server: stopped here whatever happened, or node would wait on it forever.
@@ -926,7 +911,7 @@ describe('two terminal clients and a page in one room', () => {
 // ------------------------------------------------------------------ what people type
 
 describe('plain text, Markdown, links and the smaller fixes between two pages', () => {
-  const step = story();
+  const step = story(describePages);
   let srv, D, P;
   const opened = [];
   const open = async (viewport) => {
