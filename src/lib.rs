@@ -19,6 +19,7 @@ pub mod term;
 pub mod wipe;
 pub mod wire;
 pub mod ws;
+pub mod x25519;
 
 pub(crate) mod admission;
 pub(crate) mod broker;
