@@ -3,6 +3,7 @@
 //! Used by the terminal client, the integration tests and the benchmark.
 
 use serde_json::Value;
+use std::collections::HashMap;
 use std::io;
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
@@ -10,6 +11,7 @@ use tungstenite::protocol::WebSocketConfig;
 use tungstenite::{Message, WebSocket};
 
 use crate::crypto::{self, Header, Kind, OpenError, RoomKeys};
+use crate::whisper::{self, KeyPair};
 use crate::wire::{Code, DecodeError, ServerFrame, Welcome};
 
 /// Why a client operation failed.
@@ -25,6 +27,10 @@ pub enum ClientError {
     Refused { code: Code, message: String },
     /// The server closed the connection with this code.
     Closed(Option<u16>),
+    /// A whisper that was not sent: the recipient has no verified key (a client
+    /// without whispers to one member, or a key that failed authentication), or its
+    /// key is a low-order point. Never a fallback to the room key.
+    Whisper(String),
 }
 
 impl std::fmt::Display for ClientError {
@@ -38,6 +44,7 @@ impl std::fmt::Display for ClientError {
                 write!(f, "connection closed by the server (code {code})")
             }
             ClientError::Closed(None) => f.write_str("connection closed by the server"),
+            ClientError::Whisper(why) => write!(f, "whisper not sent: {why}"),
         }
     }
 }
@@ -123,12 +130,23 @@ pub struct Client {
     nonce: Vec<u8>,
 }
 
+/// A member's verified whisper key, and the envelope keys of whispers with it once
+/// needed: one X25519 per member whispered with, none for a room's worth of joins.
+struct Peer {
+    public: [u8; 32],
+    keys: Option<RoomKeys>,
+}
+
 /// A client inside a room, holding the room's keys.
 pub struct Session {
     ws: WebSocket<TcpStream>,
     pub room: String,
     pub alias: String,
     keys: RoomKeys,
+    /// This connection's whisper key pair (a fresh one per connection).
+    pair: KeyPair,
+    /// The members whose announced whisper key verified, by alias as relayed.
+    peers: HashMap<String, Peer>,
 }
 
 fn protocol_error(e: DecodeError) -> ClientError {
@@ -217,7 +235,9 @@ impl Client {
         resume: Option<&str>,
     ) -> Result<(Session, Event), ClientError> {
         let proof = crypto::join_proof(&keys.k_auth, &self.nonce, room, alias);
-        let mut join = serde_json::json!({"t":"join","room":room,"alias":alias,"proof":crypto::b64u_encode(&proof)});
+        let pair = KeyPair::generate();
+        let key = pair.announce(&keys, room, alias);
+        let mut join = serde_json::json!({"t":"join","room":room,"alias":alias,"proof":crypto::b64u_encode(&proof),"key":key});
         if let Some(token) = resume {
             join["resume"] = token.into();
         }
@@ -237,7 +257,8 @@ impl Client {
             )
         {
             let auth = crypto::b64u_encode(&keys.k_auth);
-            let msg = serde_json::json!({"t":"create","room":room,"alias":alias,"auth":auth});
+            let msg =
+                serde_json::json!({"t":"create","room":room,"alias":alias,"auth":auth,"key":key});
             send_json(&mut self.ws, &msg)?;
             reply = read(&mut self.ws)?;
         }
@@ -250,11 +271,13 @@ impl Client {
                 reply.kind()
             )));
         }
-        let session = Session {
+        let mut session = Session {
             ws: self.ws,
             room: room.to_owned(),
             alias: alias.to_owned(),
             keys,
+            pair,
+            peers: HashMap::new(),
         };
         let welcome = session.event(reply);
         Ok((session, welcome))
@@ -268,23 +291,79 @@ impl Client {
 
 impl Session {
     fn seal(&self, kind: Kind, to: &str, text: &str) -> String {
+        self.seal_with(&self.keys, kind, to, text)
+    }
+
+    fn seal_with(&self, keys: &RoomKeys, kind: Kind, to: &str, text: &str) -> String {
         let h = Header {
             room: &self.room,
             kind,
             from: &self.alias,
             to,
         };
-        crypto::seal(&self.keys, &h, text.as_bytes())
+        crypto::seal(keys, &h, text.as_bytes())
     }
 
-    fn open(&self, kind: Kind, from: &str, to: &str, body: &str) -> Result<String, String> {
+    fn open(&mut self, kind: Kind, from: &str, to: &str, body: &str) -> Result<String, String> {
+        let whisper_keys;
+        let keys = if kind == Kind::Purr {
+            // Only the two ends of a whisper hold its keys; the other side is the peer.
+            let peer = if from == self.alias {
+                to
+            } else if to == self.alias {
+                from
+            } else {
+                return Err("a whisper neither to nor from us".into());
+            };
+            whisper_keys = self.whisper_keys(peer).map_err(|e| e.to_string())?.clone();
+            &whisper_keys
+        } else {
+            &self.keys
+        };
         let h = Header {
             room: &self.room,
             kind,
             from,
             to,
         };
-        crypto::open(&self.keys, &h, body).map_err(|e: OpenError| e.to_string())
+        crypto::open(keys, &h, body).map_err(|e: OpenError| e.to_string())
+    }
+
+    /// The envelope keys of whispers between us and `peer`, from our key pair and the
+    /// verified key `peer` announced. Public so that tests can try them as a third
+    /// member would.
+    pub fn whisper_keys(&mut self, peer: &str) -> Result<&RoomKeys, ClientError> {
+        let known = self.peers.get_mut(peer).ok_or_else(|| {
+            ClientError::Whisper(format!(
+                "{peer} has no verified whisper key (a client without whispers, or a key that failed authentication)"
+            ))
+        })?;
+        let keys = match known.keys.take() {
+            Some(keys) => keys,
+            None => self
+                .pair
+                .whisper_keys(&known.public, &self.room, &self.alias, peer)
+                .map_err(|e| ClientError::Whisper(format!("{peer}: {e}")))?,
+        };
+        Ok(known.keys.insert(keys))
+    }
+
+    /// Whether `alias` announced a whisper key whose tag verified.
+    pub fn has_whisper_key(&self, alias: &str) -> bool {
+        self.peers.contains_key(alias)
+    }
+
+    /// Keeps `alias`'s announced key when its tag verifies (ours is not a peer's).
+    /// A key that does not leaves `alias` without one: whispers to it are refused and
+    /// whispers from it fail.
+    fn learn_key(&mut self, alias: &str, field: &str) {
+        if alias == self.alias {
+            return;
+        }
+        if let Ok(public) = whisper::verify_key(&self.keys, &self.room, alias, field) {
+            let peer = Peer { public, keys: None };
+            self.peers.insert(alias.to_owned(), peer);
+        }
     }
 
     pub fn say(&mut self, text: &str) -> Result<(), ClientError> {
@@ -292,8 +371,11 @@ impl Session {
         send_json(&mut self.ws, &serde_json::json!({"t":"msg","body":body}))
     }
 
+    /// Whispers to `to`, sealed with keys only `to` and we can derive; refused with
+    /// [`ClientError::Whisper`] when `to` has no verified key.
     pub fn purr(&mut self, to: &str, text: &str) -> Result<(), ClientError> {
-        let body = self.seal(Kind::Purr, to, text);
+        let keys = self.whisper_keys(to)?.clone();
+        let body = self.seal_with(&keys, Kind::Purr, to, text);
         send_json(
             &mut self.ws,
             &serde_json::json!({"t":"purr","to":to,"body":body}),
@@ -368,22 +450,43 @@ impl Session {
         }
     }
 
-    /// A decoded frame as an event, bodies opened with the room keys.
-    fn event(&self, frame: ServerFrame) -> Event {
+    /// A decoded frame as an event, bodies opened with the room keys (whispers with
+    /// their own); the whisper keys that come along are verified and kept.
+    fn event(&mut self, frame: ServerFrame) -> Event {
         match frame {
-            ServerFrame::Welcome(w) => Event::Welcome(w),
-            ServerFrame::Joined { alias, rejoined } => Event::Joined { alias, rejoined },
+            ServerFrame::Welcome(w) => {
+                self.peers.clear();
+                for (alias, key) in &w.keys {
+                    self.learn_key(alias, key);
+                }
+                Event::Welcome(w)
+            }
+            ServerFrame::Joined {
+                alias,
+                rejoined,
+                key,
+            } => {
+                // A rejoin is a new connection with a new key (maybe another case).
+                self.peers.retain(|a, _| !a.eq_ignore_ascii_case(&alias));
+                if let Some(key) = key {
+                    self.learn_key(&alias, &key);
+                }
+                Event::Joined { alias, rejoined }
+            }
             ServerFrame::Left {
                 alias,
                 reason,
                 body,
                 creator,
-            } => Event::Left {
-                farewell: body.map(|b| self.open(Kind::Exit, &alias, "", &b)),
-                alias,
-                reason: reason.as_str().to_owned(),
-                creator,
-            },
+            } => {
+                self.peers.remove(&alias);
+                Event::Left {
+                    farewell: body.map(|b| self.open(Kind::Exit, &alias, "", &b)),
+                    alias,
+                    reason: reason.as_str().to_owned(),
+                    creator,
+                }
+            }
             ServerFrame::Relayed(r) => {
                 let kind = if r.to.is_some() {
                     Kind::Purr
@@ -398,7 +501,10 @@ impl Session {
                     seq: r.seq,
                 }
             }
-            ServerFrame::Kicked { alias, by, creator } => Event::Kicked { alias, by, creator },
+            ServerFrame::Kicked { alias, by, creator } => {
+                self.peers.remove(&alias);
+                Event::Kicked { alias, by, creator }
+            }
             ServerFrame::Purged { by } => Event::Purged { by },
             ServerFrame::Error { code, message } => Event::Error { code, message },
             // Only ever the first frame; a second one changes nothing.

@@ -16,6 +16,7 @@ pub mod hosts;
 pub mod protocol;
 pub mod signals;
 pub mod term;
+pub mod whisper;
 pub mod wipe;
 pub mod wire;
 pub mod ws;

@@ -43,6 +43,9 @@ pub struct Welcome<S = String> {
     /// **Extension**: this member's resume token (b64u of 16 random bytes), to send
     /// with the join of a rejoin. None only from a server that predates it.
     pub resume: Option<S>,
+    /// **Extension**: (alias, whisper key) of each member that announced one, in
+    /// joining order; this member's own included. Empty from a server without it.
+    pub keys: Vec<(S, S)>,
 }
 
 /// A server-to-client frame (PROTOCOL.md sections 5 to 7).
@@ -70,6 +73,8 @@ pub enum ServerFrame<S = String> {
     Joined {
         alias: S,
         rejoined: bool,
+        /// **Extension**: the whisper key the member announced, if any.
+        key: Option<S>,
     },
     /// `creator` (extension): who moderates once `alias` is gone.
     Left {
@@ -175,6 +180,7 @@ impl<S: AsRef<str>> ServerFrame<S> {
                 created,
                 creator,
                 resume,
+                keys,
             }) => {
                 put(&mut out, "room", room);
                 put(&mut out, "alias", alias);
@@ -192,11 +198,27 @@ impl<S: AsRef<str>> ServerFrame<S> {
                 if let Some(token) = resume {
                     put(&mut out, "resume", token);
                 }
+                out.push_str(",\"keys\":{");
+                for (i, (alias, key)) in keys.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    // Aliases and keys are validated to charsets that need no escaping.
+                    let _ = write!(out, "\"{}\":\"{}\"", alias.as_ref(), key.as_ref());
+                }
+                out.push('}');
             }
-            ServerFrame::Joined { alias, rejoined } => {
+            ServerFrame::Joined {
+                alias,
+                rejoined,
+                key,
+            } => {
                 put(&mut out, "alias", alias);
                 if *rejoined {
                     out.push_str(",\"rejoined\":true");
+                }
+                if let Some(key) = key {
+                    put(&mut out, "key", key);
                 }
             }
             ServerFrame::Left {
@@ -311,6 +333,17 @@ impl ServerFrame<String> {
                     .ok_or(DecodeError::Field("created"))?,
                 creator: text(obj, "creator")?,
                 resume: optional_text(obj, "resume")?,
+                keys: match obj.get("keys") {
+                    None | Some(Value::Null) => Vec::new(),
+                    Some(v) => v
+                        .as_object()
+                        .and_then(|m| {
+                            m.iter()
+                                .map(|(a, k)| Some((a.clone(), k.as_str()?.to_owned())))
+                                .collect::<Option<Vec<_>>>()
+                        })
+                        .ok_or(DecodeError::Field("keys"))?,
+                },
             }),
             "joined" => ServerFrame::Joined {
                 alias: text(obj, "alias")?,
@@ -318,6 +351,7 @@ impl ServerFrame<String> {
                     None | Some(Value::Null) => false,
                     Some(v) => v.as_bool().ok_or(DecodeError::Field("rejoined"))?,
                 },
+                key: optional_text(obj, "key")?,
             },
             "left" => ServerFrame::Left {
                 alias: text(obj, "alias")?,
@@ -379,6 +413,7 @@ mod tests {
                 created: true,
                 creator: s("a"),
                 resume: Some(s("AAECAwQFBgcICQoLDA0ODw")),
+                keys: vec![(s("a"), s("QUFB")), (s("b"), s("QkJC"))],
             }),
             ServerFrame::Welcome(Welcome {
                 room: s("G7BEqt7RkMfKiEM-dJA_lQ"),
@@ -387,14 +422,17 @@ mod tests {
                 created: false,
                 creator: s("a"),
                 resume: None,
+                keys: Vec::new(),
             }),
             ServerFrame::Joined {
                 alias: s("a"),
                 rejoined: false,
+                key: None,
             },
             ServerFrame::Joined {
                 alias: s("a"),
                 rejoined: true,
+                key: Some(s("QUFB")),
             },
             ServerFrame::Left {
                 alias: s("a"),
@@ -469,6 +507,7 @@ mod tests {
         let back = ServerFrame::<&str>::Joined {
             alias: "a",
             rejoined: true,
+            key: None,
         };
         assert_eq!(
             back.encode(),
@@ -477,8 +516,28 @@ mod tests {
         let new = ServerFrame::<&str>::Joined {
             alias: "a",
             rejoined: false,
+            key: None,
         };
         assert_eq!(new.encode(), r#"{"t":"joined","alias":"a"}"#);
+        let keyed = ServerFrame::<&str>::Joined {
+            alias: "a",
+            rejoined: false,
+            key: Some("K"),
+        };
+        assert_eq!(keyed.encode(), r#"{"t":"joined","alias":"a","key":"K"}"#);
+        let welcome = ServerFrame::Welcome(Welcome {
+            room: "r",
+            alias: "b",
+            members: vec!["a", "b", "c"],
+            created: false,
+            creator: "a",
+            resume: None,
+            keys: vec![("a", "K"), ("b", "L")],
+        });
+        assert_eq!(
+            welcome.encode(),
+            r#"{"t":"welcome","room":"r","alias":"b","members":["a","b","c"],"created":false,"creator":"a","keys":{"a":"K","b":"L"}}"#
+        );
         let shutdown = ServerFrame::<&str>::Purged { by: None };
         assert_eq!(shutdown.encode(), r#"{"t":"purged","reason":"shutdown"}"#);
     }
