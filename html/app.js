@@ -242,6 +242,9 @@ function openSession(params) {
   on('unverified', ({ kind, from }) => {
     view.system(`A ${kind === 'purr' ? 'whisper' : 'message'} claiming to be from ${from} failed verification and is not shown.`, 'unverified');
   });
+  on('badkey', ({ alias }) => {
+    view.system(`${alias}'s whisper key failed verification: whispers with ${alias} are off (someone may be tampering with the connection).`, 'unverified');
+  });
   on('noroom', async () => {
     setBusy('No such room…');
     const create = await confirmDialog('No such room: create it?', `Nobody is in room ${id}. Check the id for a typo, or create the room now: it starts empty, and others join it with the same id and passphrase.`, 'Create it', { danger: false, focus: 'room' });
@@ -301,6 +304,9 @@ function membersChanged() {
   view.setMembers(room.members, room.self, room.creator);
   $('member-count-bar').textContent = String(room.members.length);
 }
+
+// A whisper the session refused to seal: no verified key for `to` (never the room key).
+const NO_KEY = (to) => `Cannot whisper to ${to}: no verified whisper key (their app may predate private whispers). Not sent.`;
 
 const ERRORS = {
   no_room: 'That room does not exist.',
@@ -558,7 +564,8 @@ function sendOutbox() {
     } else if (result === 'offline') {
       outbox.push(item); // lost again already: stays queued
     } else {
-      view.markUnsent(item.node, result === 'no_member' ? `not sent: ${item.to} is no longer here` : 'not sent: too long');
+      const why = { no_member: `${item.to} is no longer here`, nokey: `${item.to} has no verified whisper key` }[result] ?? 'too long';
+      view.markUnsent(item.node, `not sent: ${why}`);
       back.push(item);
     }
   }
@@ -625,6 +632,7 @@ async function submitComposer(event) {
       if (!to) return view.system(`Nobody called ${cmd.to} is in the room.`, 'error');
       if (to === room.self) return view.system('Whispering to yourself? Nobody would hear it.', 'error');
       result = session.purr(to, cmd.text);
+      if (result === 'nokey') return view.system(NO_KEY(to), 'error');
       break;
     }
     case 'kick': {

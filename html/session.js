@@ -8,6 +8,8 @@
 //   unverified {kind, from}     left {alias, reason, farewell, farewellBad, creator}
 //   kicked {alias, by, creator} purged {by, reason}
 //   refused {code, message}     (an error before we got in; the attempt is over)
+//   badkey {alias}              (a member's whisper key failed its tag: whispers to it
+//                               are refused, whispers from it fail)
 //   noroom {}                   (asked to join a room nobody is in, with askCreate: the
 //                               page calls createRoom() or cancel())
 //   error {code, message}       (an error while in the room)
@@ -21,8 +23,14 @@
 // `resume` (PROTOCOL.md section 5, extension) is the token of our last welcome; a
 // Session made to rejoin is given it and sends it with its join, so that the server
 // hands it the seat our old connection may still hold (that one is closed with 4005).
+//
+// Whispers (PROTOCOL.md section 5, extension) are sealed to the recipient alone: each
+// Session makes its own X25519 key pair, announces it with join/create, and keeps the
+// verified keys of the others; purr() returns 'nokey' for a member without one rather
+// than fall back to the room key.
 
-import { joinProof, seal, open, b64uEncode } from './crypto.js';
+import { joinProof, seal, open, b64uEncode, wipeKeys } from './crypto.js';
+import { newKeyPair, announceKey, verifyKey, whisperKeys } from './whisper.js';
 
 // The chat's address: the server's --public-ws-url when it gives one (a reverse proxy
 // that terminates TLS), else the page's own host on the chat port.
@@ -59,6 +67,10 @@ export class Session extends EventTarget {
     // Our msg/purr frames not yet relayed back, by body: { kind, to, text, at }.
     this.pending = new Map();
     this.dropped = null; // { count, at, timer } during a burst of rate_limited errors
+    this.pair = newKeyPair();
+    // Members whose whisper key verified, by alias as relayed: { publicKey, keys }, the
+    // envelope keys made on the first whisper with them.
+    this.peers = new Map();
   }
 
   connect() {
@@ -109,7 +121,7 @@ export class Session extends EventTarget {
           this.#emit('refused', { code: 'protocol', message: 'the server sent an unreadable challenge' });
           return this.ws.close(1000);
         }
-        const join = { t: 'join', room: this.room, alias: this.alias, proof };
+        const join = { t: 'join', room: this.room, alias: this.alias, proof, key: this.#announced() };
         if (typeof this.resume === 'string') join.resume = this.resume;
         this.#send(join);
         return;
@@ -120,15 +132,31 @@ export class Session extends EventTarget {
         const members = Array.isArray(f.members) ? f.members.filter((m) => typeof m === 'string') : [this.alias];
         // A server without the extension sends no token: the next rejoin has none.
         this.resume = typeof f.resume === 'string' ? f.resume : null;
+        this.#forgetPeers(() => true);
+        if (f.keys && typeof f.keys === 'object') {
+          for (const [alias, key] of Object.entries(f.keys)) this.#learnKey(alias, key);
+        }
         this.#emit('welcome', { members, creator: str(f.creator), created: f.created === true, recreated: this.recreated, resume: this.resume });
         return;
       }
-      case 'joined':
-        return this.#emit('joined', { alias: str(f.alias), rejoined: f.rejoined === true });
+      case 'joined': {
+        const alias = str(f.alias);
+        // A rejoin is a new connection with a new key (maybe another case).
+        this.#forgetPeers((a) => a.toLowerCase() === alias.toLowerCase());
+        if (typeof f.key === 'string') this.#learnKey(alias, f.key);
+        return this.#emit('joined', { alias, rejoined: f.rejoined === true });
+      }
       case 'msg':
       case 'purr': {
         const header = { room: this.room, kind: f.t, from: str(f.from), to: f.t === 'purr' ? str(f.to) : '' };
-        const text = open(this.keys, header, str(f.body));
+        // A whisper opens only with the keys shared with its other end, and only when
+        // one end is us: anything else is not "whispered to you".
+        let keys = this.keys;
+        if (f.t === 'purr') {
+          const peer = header.from === this.alias ? header.to : header.to === this.alias ? header.from : null;
+          keys = this.#whisperKeysWith(peer);
+        }
+        const text = keys ? open(keys, header, str(f.body)) : null;
         if (text === null) return this.#emit('unverified', { kind: f.t, from: header.from });
         const own = header.from === this.alias;
         if (own) this.pending.delete(str(f.body));
@@ -136,6 +164,7 @@ export class Session extends EventTarget {
       }
       case 'left': {
         const alias = str(f.alias);
+        this.#forgetPeers((a) => a === alias);
         let farewell = null, farewellBad = false;
         if (typeof f.body === 'string') {
           farewell = open(this.keys, { room: this.room, kind: 'exit', from: alias, to: '' }, f.body);
@@ -144,6 +173,7 @@ export class Session extends EventTarget {
         return this.#emit('left', { alias, reason: str(f.reason), farewell, farewellBad, creator: str(f.creator) });
       }
       case 'kicked':
+        this.#forgetPeers((a) => a === str(f.alias));
         return this.#emit('kicked', { alias: str(f.alias), by: str(f.by), creator: str(f.creator) });
       case 'purged':
         this.purged = { by: str(f.by), reason: str(f.reason) };
@@ -221,7 +251,48 @@ export class Session extends EventTarget {
   }
 
   #create() {
-    this.#send({ t: 'create', room: this.room, alias: this.alias, auth: b64uEncode(this.keys.auth) });
+    this.#send({ t: 'create', room: this.room, alias: this.alias, auth: b64uEncode(this.keys.auth), key: this.#announced() });
+  }
+
+  #announced() {
+    return announceKey(this.keys, this.room, this.alias, this.pair.publicKey);
+  }
+
+  // Keeps `alias`'s announced key when its tag verifies; says so when it does not.
+  #learnKey(alias, field) {
+    if (alias === this.alias) return;
+    const publicKey = typeof field === 'string' ? verifyKey(this.keys, this.room, alias, field) : null;
+    if (!publicKey) return this.#emit('badkey', { alias });
+    this.peers.set(alias, { publicKey, keys: null });
+  }
+
+  #forgetPeers(which) {
+    for (const [alias, peer] of this.peers) {
+      if (!which(alias)) continue;
+      wipeKeys(peer.keys);
+      this.peers.delete(alias);
+    }
+  }
+
+  // The envelope keys of whispers with `alias`, or null when it has no verified key or
+  // its key is a low-order point.
+  #whisperKeysWith(alias) {
+    const peer = alias === null ? undefined : this.peers.get(alias);
+    if (!peer) return null;
+    if (!peer.keys) {
+      try {
+        peer.keys = whisperKeys(this.pair.secretKey, peer.publicKey, this.room, this.alias, alias);
+      } catch {
+        return null;
+      }
+    }
+    return peer.keys;
+  }
+
+  // Forgets this connection's secrets once it is over.
+  #wipe() {
+    this.#forgetPeers(() => true);
+    this.pair.secretKey.fill(0);
   }
 
   #closed(code, reason) {
@@ -232,6 +303,7 @@ export class Session extends EventTarget {
     this.pending.clear();
     const was = this.state;
     this.state = 'closed';
+    this.#wipe();
     if (was === 'refused') return;
     this.#emit('closed', { code, reason, exiting: this.exiting, purged: this.purged, joined: was === 'in', unconfirmed });
   }
@@ -247,8 +319,11 @@ export class Session extends EventTarget {
     return this.#sendSealed(frame, 'msg', '', text);
   }
 
+  // 'nokey' when `to` has no verified whisper key: nothing is sent.
   purr(to, text) {
-    const frame = { t: 'purr', to, body: seal(this.keys, { room: this.room, kind: 'purr', from: this.alias, to }, text) };
+    const keys = this.#whisperKeysWith(to);
+    if (!keys) return 'nokey';
+    const frame = { t: 'purr', to, body: seal(keys, { room: this.room, kind: 'purr', from: this.alias, to }, text) };
     return this.#sendSealed(frame, 'purr', to, text);
   }
 
@@ -275,6 +350,7 @@ export class Session extends EventTarget {
     if (this.dropped) clearTimeout(this.dropped.timer);
     this.pending.clear();
     this.state = 'closed';
+    this.#wipe();
     this.ws?.close(1000);
   }
 

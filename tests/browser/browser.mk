@@ -5,7 +5,8 @@
 #                           against reference matrices (node only, no browser)
 #   make test-browser-e2e   the page's files load promptly from the real server; then
 #                           the real server, Chromium pages and `sanctuary join`
-#                           clients in shared rooms; reconnecting after the network
+#                           clients in shared rooms; whispers sealed to the
+#                           recipient alone (whisper.test.mjs); reconnecting after the network
 #                           or the server went away (reconnect.test.mjs); the page
 #                           over https and wss behind nginx (tls.test.mjs)
 # Needs node >= 20 with npm, Debian's Chromium at /usr/bin/chromium, and nginx and
@@ -35,4 +36,4 @@ test-browser-e2e:
 	@test -x /usr/bin/chromium || { echo "test-browser-e2e: /usr/bin/chromium is missing (make setup installs it)"; exit 1; }
 	@test -d $(BROWSER_DIR)/node_modules/playwright-core || { echo "test-browser-e2e: run make test-browser-deps first"; exit 1; }
 	@# A child process left running would keep node waiting for ever: bound the whole run.
-	cd $(BROWSER_DIR) && timeout --kill-after=10 900 $(NODE) --test --test-concurrency=1 --test-reporter=spec page-load.test.mjs e2e.test.mjs reconnect.test.mjs tls.test.mjs
+	cd $(BROWSER_DIR) && timeout --kill-after=10 900 $(NODE) --test --test-concurrency=1 --test-reporter=spec page-load.test.mjs e2e.test.mjs whisper.test.mjs reconnect.test.mjs tls.test.mjs
