@@ -72,6 +72,7 @@ function sub(o, a, b) {
   for (let i = 0; i < 16; i++) o[i] = a[i] - b[i];
 }
 
+// The products of mul, shared so that no call allocates; wiped after each scalarMult.
 const T = new Float64Array(31);
 // o = a * b; o may alias a or b.
 function mul(o, a, b) {
@@ -82,7 +83,6 @@ function mul(o, a, b) {
   for (let i = 0; i < 15; i++) T[i] += 38 * T[i + 16];
   for (let i = 0; i < 16; i++) o[i] = T[i];
   carry(o); carry(o);
-  T.fill(0);
 }
 
 // a^(p-2) = 1/a (Fermat), with a fixed sequence of squarings and multiplications.
@@ -143,7 +143,7 @@ export function scalarMult(scalar, point) {
   mul(a, a, c);
   const out = new Uint8Array(32);
   pack(out, a);
-  for (const v of [z, x, a, b, c, d, e, f]) v.fill(0);
+  for (const v of [z, x, a, b, c, d, e, f, T]) v.fill(0);
   return out;
 }
 
