@@ -305,8 +305,11 @@ function membersChanged() {
   $('member-count-bar').textContent = String(room.members.length);
 }
 
-// A whisper the session refused to seal: no verified key for `to` (never the room key).
-const NO_KEY = (to) => `Cannot whisper to ${to}: no verified whisper key (their app may predate private whispers). Not sent.`;
+// Whispers the session refused to seal (it never falls back to the room key), by reason.
+const WHISPER_REFUSED = {
+  nokey: (to) => `Cannot whisper to ${to}: no verified whisper key (their app may predate private whispers). Not sent.`,
+  lowkey: (to) => `Cannot whisper to ${to}: their whisper key is a low-order point, which would give a secret anyone can work out. Not sent.`,
+};
 
 const ERRORS = {
   no_room: 'That room does not exist.',
@@ -564,7 +567,7 @@ function sendOutbox() {
     } else if (result === 'offline') {
       outbox.push(item); // lost again already: stays queued
     } else {
-      const why = { no_member: `${item.to} is no longer here`, nokey: `${item.to} has no verified whisper key` }[result] ?? 'too long';
+      const why = { no_member: `${item.to} is no longer here`, nokey: `${item.to} has no verified whisper key`, lowkey: `${item.to}'s whisper key is unusable` }[result] ?? 'too long';
       view.markUnsent(item.node, `not sent: ${why}`);
       back.push(item);
     }
@@ -632,7 +635,7 @@ async function submitComposer(event) {
       if (!to) return view.system(`Nobody called ${cmd.to} is in the room.`, 'error');
       if (to === room.self) return view.system('Whispering to yourself? Nobody would hear it.', 'error');
       result = session.purr(to, cmd.text);
-      if (result === 'nokey') return view.system(NO_KEY(to), 'error');
+      if (WHISPER_REFUSED[result]) return view.system(WHISPER_REFUSED[result](to), 'error');
       break;
     }
     case 'kick': {

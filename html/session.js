@@ -26,7 +26,8 @@
 //
 // Whispers (PROTOCOL.md section 5, extension) are sealed to the recipient alone: each
 // Session makes its own X25519 key pair, announces it with join/create, and keeps the
-// verified keys of the others; purr() returns 'nokey' for a member without one rather
+// verified keys of the others; purr() returns 'nokey' for a member without one (and
+// 'lowkey' for one whose key is a low-order point) rather
 // than fall back to the room key.
 
 import { joinProof, seal, open, b64uEncode, wipeKeys } from './crypto.js';
@@ -283,6 +284,7 @@ export class Session extends EventTarget {
       try {
         peer.keys = whisperKeys(this.pair.secretKey, peer.publicKey, this.room, this.alias, alias);
       } catch {
+        peer.lowOrder = true; // a secret anyone could compute: never used
         return null;
       }
     }
@@ -319,10 +321,11 @@ export class Session extends EventTarget {
     return this.#sendSealed(frame, 'msg', '', text);
   }
 
-  // 'nokey' when `to` has no verified whisper key: nothing is sent.
+  // 'nokey' when `to` has no verified whisper key, 'lowkey' when it is a low-order
+  // point: nothing is sent.
   purr(to, text) {
     const keys = this.#whisperKeysWith(to);
-    if (!keys) return 'nokey';
+    if (!keys) return this.peers.get(to)?.lowOrder ? 'lowkey' : 'nokey';
     const frame = { t: 'purr', to, body: seal(keys, { room: this.room, kind: 'purr', from: this.alias, to }, text) };
     return this.#sendSealed(frame, 'purr', to, text);
   }

@@ -7,8 +7,9 @@ mod common;
 
 use common::*;
 use sanctuary::client::{ClientError, Event, Session};
+use sanctuary::crypto::RoomKeys;
 use sanctuary::crypto::{self, Header, Kind, OpenError};
-use sanctuary::whisper::KeyPair;
+use sanctuary::whisper::{self, KeyPair};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
@@ -243,6 +244,42 @@ fn keys_swapped_by_the_server_are_refused_so_no_whisper_goes_out_under_them() {
     assert_eq!(text_of(&got), Some("still fine"));
 }
 
+/// A member holding the room secret that joins with `key` as its whisper key.
+fn join_by_hand(
+    srv: &Server,
+    keys: &RoomKeys,
+    room: &str,
+    alias: &str,
+    key: &str,
+) -> tungstenite::WebSocket<TcpStream> {
+    let (mut ws, hello) = srv.raw();
+    let nonce = crypto::b64u_decode(hello["nonce"].as_str().expect("nonce")).expect("b64u");
+    let proof = crypto::b64u_encode(&crypto::join_proof(&keys.k_auth, &nonce, room, alias));
+    let join = serde_json::json!({"t":"join","room":room,"alias":alias,"proof":proof,"key":key});
+    ws.send(tungstenite::Message::text(join.to_string()))
+        .expect("send");
+    assert_eq!(read_json(&mut ws)["t"], "welcome");
+    ws
+}
+
+#[test]
+fn a_whisper_to_a_low_order_key_is_refused_even_with_a_valid_tag() {
+    let srv = Server::start(&[]);
+    let (room, keys) = (new_room(), new_keys());
+    let (mut alice, _) = enter(&srv, &room, "alice", &keys);
+    // u = 0: X25519 of any secret with it is all zero, a "shared" secret anyone knows.
+    let zero = [0u8; 32];
+    let tag = whisper::key_tag(&keys.k_mac, &room, "zero", &zero);
+    let key = crypto::b64u_encode(&[zero, tag].concat());
+    let _zero = join_by_hand(&srv, &keys, &room, "zero", &key);
+    joined(&mut alice, "zero");
+    assert!(alice.has_whisper_key("zero"), "the tag is valid");
+    match alice.purr("zero", "x") {
+        Err(ClientError::Whisper(why)) => assert!(why.contains("low-order"), "{why}"),
+        other => panic!("a whisper to a low-order key was not refused: {other:?}"),
+    }
+}
+
 #[test]
 fn a_key_announced_under_another_members_name_or_with_a_bad_tag_is_not_used() {
     let srv = Server::start(&[]);
@@ -255,21 +292,13 @@ fn a_key_announced_under_another_members_name_or_with_a_bad_tag_is_not_used() {
     let bobs = pair.announce(&keys, &room, "bob");
     let mut held = Vec::new();
     for (alias, key) in [("mallory", &forged), ("eve", &bobs)] {
-        let (mut ws, hello) = srv.raw();
-        let nonce = crypto::b64u_decode(hello["nonce"].as_str().expect("nonce")).expect("b64u");
-        let proof = crypto::b64u_encode(&crypto::join_proof(&keys.k_auth, &nonce, &room, alias));
-        let join =
-            serde_json::json!({"t":"join","room":room,"alias":alias,"proof":proof,"key":key});
-        ws.send(tungstenite::Message::text(join.to_string()))
-            .expect("send");
-        assert_eq!(read_json(&mut ws)["t"], "welcome");
+        held.push(join_by_hand(&srv, &keys, &room, alias, key));
         joined(&mut alice, alias);
         assert!(!alice.has_whisper_key(alias), "{alias}'s key was accepted");
         assert!(matches!(
             alice.purr(alias, "x"),
             Err(ClientError::Whisper(_))
         ));
-        held.push(ws);
     }
     // A latecomer learns the same from its welcome.
     let (bob, _) = enter(&srv, &room, "bob", &keys);

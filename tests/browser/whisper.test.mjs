@@ -99,15 +99,18 @@ describe('whispers sealed to the recipient alone', () => {
     }
   });
 
-  test('no whisper goes to a member without a key or with a forged one', T, async () => {
+  test('no whisper goes to a member without a key, with a forged one or a low-order one', T, async () => {
     const [, room, secret] = /#([^.]+)\.(.+)$/.exec(link);
-    // Two members holding the room secret join by hand from carol's page: one as a
-    // client without whispers, one announcing a key whose tag it made up.
+    // Members holding the room secret join by hand from carol's page: one as a client
+    // without whispers, one announcing a key whose tag it made up, one a low-order point
+    // (u = 0) with a valid tag, which would make the "shared" secret all zero.
     await C.page.evaluate(async ({ room, secret, port }) => {
       const c = await import('/crypto.js');
+      const w = await import('/whisper.js');
       const keys = c.deriveKeys(room, secret);
       const forged = c.b64uEncode(new Uint8Array(64).fill(9));
-      window.rawMembers = await Promise.all([['oldie', undefined], ['mallory', forged]].map(([alias, key]) => new Promise((resolve, reject) => {
+      const zero = w.announceKey(keys, room, 'zero', new Uint8Array(32));
+      window.rawMembers = await Promise.all([['oldie', undefined], ['mallory', forged], ['zero', zero]].map(([alias, key]) => new Promise((resolve, reject) => {
         const ws = new WebSocket(`ws://${location.hostname}:${port}/ws`);
         ws.onmessage = (e) => {
           const f = JSON.parse(e.data);
@@ -117,7 +120,7 @@ describe('whispers sealed to the recipient alone', () => {
         };
       })));
     }, { room, secret, port: server.config.ws_port });
-    await A.page.waitForFunction(() => document.querySelector('#members li[data-alias="mallory"]'), null, { timeout: 10000 });
+    await A.page.waitForFunction(() => document.querySelector('#members li[data-alias="zero"]'), null, { timeout: 10000 });
     await waitEntry(A.page, { kind: 'system', text: "mallory's whisper key failed verification" });
     const purrsSent = () => A.events.wsSent.filter((f) => JSON.parse(f).t === 'purr').length;
     const sentBefore = purrsSent();
@@ -125,8 +128,10 @@ describe('whispers sealed to the recipient alone', () => {
       await say(A.page, `/purr ${who} not for you`);
       await waitEntry(A.page, { kind: 'system', text: `Cannot whisper to ${who}: no verified whisper key` });
     }
+    await say(A.page, '/purr zero not for you');
+    await waitEntry(A.page, { kind: 'system', text: 'Cannot whisper to zero: their whisper key is a low-order point' });
     assert.equal(purrsSent(), sentBefore, 'a whisper left the page');
-    assert.equal(await A.page.inputValue('#composer'), '/purr mallory not for you', 'the text was not kept');
+    assert.equal(await A.page.inputValue('#composer'), '/purr zero not for you', 'the text was not kept');
   });
 
   test('no console errors, page errors or CSP violations', async () => {
