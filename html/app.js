@@ -267,6 +267,9 @@ function openSession(params) {
   on('unverified', ({ kind, from }) => {
     view.system(`A ${kind === 'purr' ? 'whisper' : 'message'} claiming to be from ${from} failed verification and is not shown.`, 'unverified');
   });
+  on('badkey', ({ alias }) => {
+    view.system(`${alias}'s whisper key failed verification: whispers with ${alias} are off (someone may be tampering with the connection).`, 'unverified');
+  });
   on('noroom', async () => {
     setBusy('No such room…');
     const create = await confirmDialog('No such room: create it?', `Nobody is in room ${id}. Check the id for a typo, or create the room now: it starts empty, and others join it with the same id and passphrase.`, 'Create it', { danger: false, focus: 'room' });
@@ -326,6 +329,12 @@ function membersChanged() {
   view.setMembers(room.members, room.self, room.creator);
   $('member-count-bar').textContent = String(room.members.length);
 }
+
+// Whispers the session refused to seal (it never falls back to the room key), by reason.
+const WHISPER_REFUSED = {
+  nokey: (to) => `Cannot whisper to ${to}: no verified whisper key (their app may predate private whispers). Not sent.`,
+  lowkey: (to) => `Cannot whisper to ${to}: their whisper key is a low-order point, which would give a secret anyone can work out. Not sent.`,
+};
 
 const ERRORS = {
   no_room: 'That room does not exist.',
@@ -589,7 +598,8 @@ function sendOutbox() {
     } else if (result === 'offline') {
       outbox.push(item); // lost again already: stays queued
     } else {
-      view.markUnsent(item.node, result === 'no_member' ? `not sent: ${item.to} is no longer here` : 'not sent: too long');
+      const why = { no_member: `${item.to} is no longer here`, nokey: `${item.to} has no verified whisper key`, lowkey: `${item.to}'s whisper key is unusable` }[result] ?? 'too long';
+      view.markUnsent(item.node, `not sent: ${why}`);
       back.push(item);
     }
   }
@@ -656,6 +666,7 @@ async function submitComposer(event) {
       if (!to) return view.system(`Nobody called ${cmd.to} is in the room.`, 'error');
       if (to === room.self) return view.system('Whispering to yourself? Nobody would hear it.', 'error');
       result = session.purr(to, cmd.text);
+      if (WHISPER_REFUSED[result]) return view.system(WHISPER_REFUSED[result](to), 'error');
       break;
     }
     case 'kick': {

@@ -17,6 +17,8 @@
 //                               the room)
 //   rekeyretry {attempt}        (our rekey crossed a change in the room; sent again)
 //   refused {code, message}     (an error before we got in; the attempt is over)
+//   badkey {alias}              (a member's whisper key failed its tag: whispers to it
+//                               are refused, whispers from it fail)
 //   noroom {}                   (asked to join a room nobody is in, with askCreate: the
 //                               page calls createRoom() or cancel())
 //   error {code, message}       (an error while in the room)
@@ -30,9 +32,16 @@
 // `resume` (PROTOCOL.md section 5, extension) is the token of our last welcome; a
 // Session made to rejoin is given it and sends it with its join, so that the server
 // hands it the seat our old connection may still hold (that one is closed with 4005).
+//
+// Whispers (PROTOCOL.md section 5, extension) are sealed to the recipient alone: each
+// Session makes its own X25519 key pair, announces it with join/create, and keeps the
+// verified keys of the others; purr() returns 'nokey' for a member without one (and
+// 'lowkey' for one whose key is a low-order point) rather
+// than fall back to the room key.
 
 import { joinProof, seal, open, b64uEncode, randomBytes, wipeKeys } from './crypto.js';
 import { deriveRoomKeys } from './kdf.js';
+import { newKeyPair, announceKey, verifyKey, whisperKeys } from './whisper.js';
 
 // The chat's address: the server's --public-ws-url when it gives one (a reverse proxy
 // that terminates TLS), else the page's own host on the chat port.
@@ -110,6 +119,10 @@ export class Session extends EventTarget {
     this.previousKeys = null;
     this.rekeying = null; // { kick, secret, keys, sent }
     this.held = null;
+    this.pair = newKeyPair();
+    // Members whose whisper key verified, by alias as relayed: { publicKey, keys }, the
+    // envelope keys made on the first whisper with them.
+    this.peers = new Map();
   }
 
   connect() {
@@ -174,7 +187,7 @@ export class Session extends EventTarget {
           this.#emit('refused', { code: 'protocol', message: 'the server sent an unreadable challenge' });
           return this.ws.close(1000);
         }
-        const join = { t: 'join', room: this.room, alias: this.alias, proof };
+        const join = { t: 'join', room: this.room, alias: this.alias, proof, key: this.#announced() };
         if (typeof this.resume === 'string') join.resume = this.resume;
         this.#send(join);
         return;
@@ -188,18 +201,36 @@ export class Session extends EventTarget {
         this.members = [...members];
         // None from a server without rekeys (PROTOCOL.md section 5): its kicks do not stick.
         this.epoch = Number.isSafeInteger(f.epoch) ? f.epoch : null;
+        this.#forgetPeers(() => true);
+        if (f.keys && typeof f.keys === 'object') {
+          for (const [alias, key] of Object.entries(f.keys)) this.#learnKey(alias, key);
+        }
         this.#emit('welcome', { members, creator: str(f.creator), created: f.created === true, recreated: this.recreated, resume: this.resume });
         return;
       }
       case 'joined': {
         const alias = str(f.alias);
-        this.members = [...this.members.filter((m) => m.toLowerCase() !== alias.toLowerCase()), alias];
+        // A rejoin may spell the alias another way: one entry, moved last, with the new
+        // connection's key.
+        this.members = [...this.members.filter((m) => !sameAlias(m, alias)), alias];
+        this.#forgetPeers((a) => sameAlias(a, alias));
+        if (typeof f.key === 'string') this.#learnKey(alias, f.key);
         return this.#emit('joined', { alias, rejoined: f.rejoined === true });
       }
       case 'msg':
       case 'purr': {
         const header = { room: this.room, kind: f.t, from: str(f.from), to: f.t === 'purr' ? str(f.to) : '' };
-        const { text, earlier } = this.#open(header, str(f.body));
+        // A whisper opens only with the keys shared with its other end, and only when
+        // one end is us: anything else is not "whispered to you".
+        let opened;
+        if (f.t === 'purr') {
+          const peer = header.from === this.alias ? header.to : header.to === this.alias ? header.from : null;
+          const keys = this.#whisperKeysWith(peer);
+          opened = { text: keys ? open(keys, header, str(f.body)) : null, earlier: false };
+        } else {
+          opened = this.#open(header, str(f.body));
+        }
+        const { text, earlier } = opened;
         if (text === null) return this.#emit('unverified', { kind: f.t, from: header.from });
         const own = header.from === this.alias;
         if (own) this.pending.delete(str(f.body));
@@ -210,6 +241,7 @@ export class Session extends EventTarget {
       case 'left': {
         const alias = str(f.alias);
         this.members = this.members.filter((m) => m !== alias);
+        this.#forgetPeers((a) => a === alias);
         let farewell = null, farewellBad = false;
         if (typeof f.body === 'string') {
           farewell = this.#open({ room: this.room, kind: 'exit', from: alias, to: '' }, f.body).text;
@@ -219,6 +251,7 @@ export class Session extends EventTarget {
       }
       case 'kicked':
         this.members = this.members.filter((m) => m !== str(f.alias));
+        this.#forgetPeers((a) => a === str(f.alias));
         return this.#emit('kicked', { alias: str(f.alias), by: str(f.by), creator: str(f.creator) });
       case 'rekey':
         return this.#rekeyed(str(f.from), Number(f.epoch), Array.isArray(f.to) ? f.to.filter((m) => typeof m === 'string') : [], str(f.body));
@@ -380,7 +413,49 @@ export class Session extends EventTarget {
   }
 
   #create() {
-    this.#send({ t: 'create', room: this.room, alias: this.alias, auth: b64uEncode(this.keys.auth) });
+    this.#send({ t: 'create', room: this.room, alias: this.alias, auth: b64uEncode(this.keys.auth), key: this.#announced() });
+  }
+
+  #announced() {
+    return announceKey(this.keys, this.room, this.alias, this.pair.publicKey);
+  }
+
+  // Keeps `alias`'s announced key when its tag verifies; says so when it does not.
+  #learnKey(alias, field) {
+    if (alias === this.alias) return;
+    const publicKey = typeof field === 'string' ? verifyKey(this.keys, this.room, alias, field) : null;
+    if (!publicKey) return this.#emit('badkey', { alias });
+    this.peers.set(alias, { publicKey, keys: null });
+  }
+
+  #forgetPeers(which) {
+    for (const [alias, peer] of this.peers) {
+      if (!which(alias)) continue;
+      wipeKeys(peer.keys);
+      this.peers.delete(alias);
+    }
+  }
+
+  // The envelope keys of whispers with `alias`, or null when it has no verified key or
+  // its key is a low-order point.
+  #whisperKeysWith(alias) {
+    const peer = alias === null ? undefined : this.peers.get(alias);
+    if (!peer) return null;
+    if (!peer.keys) {
+      try {
+        peer.keys = whisperKeys(this.pair.secretKey, peer.publicKey, this.room, this.alias, alias);
+      } catch {
+        peer.lowOrder = true; // a secret anyone could compute: never used
+        return null;
+      }
+    }
+    return peer.keys;
+  }
+
+  // Forgets this connection's secrets once it is over.
+  #wipe() {
+    this.#forgetPeers(() => true);
+    this.pair.secretKey.fill(0);
   }
 
   #closed(code, reason) {
@@ -392,6 +467,7 @@ export class Session extends EventTarget {
     const was = this.state;
     this.state = 'closed';
     this.#forgetOldKeys();
+    this.#wipe();
     if (was === 'refused') return;
     this.#emit('closed', { code, reason, exiting: this.exiting, purged: this.purged, joined: was === 'in', unconfirmed });
   }
@@ -415,8 +491,12 @@ export class Session extends EventTarget {
     return this.#sendSealed(frame, 'msg', '', text);
   }
 
+  // 'nokey' when `to` has no verified whisper key, 'lowkey' when it is a low-order
+  // point: nothing is sent.
   purr(to, text) {
-    const frame = { t: 'purr', to, body: seal(this.keys, { room: this.room, kind: 'purr', from: this.alias, to }, text) };
+    const keys = this.#whisperKeysWith(to);
+    if (!keys) return this.peers.get(to)?.lowOrder ? 'lowkey' : 'nokey';
+    const frame = { t: 'purr', to, body: seal(keys, { room: this.room, kind: 'purr', from: this.alias, to }, text) };
     return this.#sendSealed(frame, 'purr', to, text);
   }
 
@@ -441,6 +521,7 @@ export class Session extends EventTarget {
     this.pending.clear();
     this.#forgetOldKeys();
     this.state = 'closed';
+    this.#wipe();
     this.ws?.close(1000);
   }
 

@@ -79,6 +79,9 @@ struct Member {
     /// the member's, like `k_auth`: boxed so that the one copy never moves (members
     /// are shifted within the room's vector), wiped when the member goes.
     resume: Box<Zeroizing<[u8; RESUME_LEN]>>,
+    /// **Extension**: the whisper key it announced (public key and tag, b64u), relayed
+    /// to the others as it came; the server cannot check the tag, the members do.
+    key: Option<String>,
 }
 
 struct Room {
@@ -229,10 +232,14 @@ impl Broker {
                 alias,
                 proof,
                 resume,
-            } => self.join(conn, room, alias, Credential::Proof(proof), resume),
-            Request::Create { room, alias, auth } => {
-                self.join(conn, room, alias, Credential::Auth(auth), None)
-            }
+                key,
+            } => self.join(conn, room, alias, Credential::Proof(proof), resume, key),
+            Request::Create {
+                room,
+                alias,
+                auth,
+                key,
+            } => self.join(conn, room, alias, Credential::Auth(auth), None, key),
             Request::Msg { body } => self.relay(conn, None, &body),
             Request::Purr { to, body } => self.relay(conn, Some(&to), &body),
             Request::Kick { alias, rekey } => self.kick(conn, &alias, rekey),
@@ -252,6 +259,7 @@ impl Broker {
         alias: String,
         cred: Credential,
         resume: Option<[u8; RESUME_LEN]>,
+        key: Option<String>,
     ) -> Result<(), Refusal> {
         if self.seats.contains_key(&conn.id) {
             return Err(Refusal::new(
@@ -343,10 +351,16 @@ impl Broker {
             conn: conn.clone(),
             alias: alias.clone(),
             resume: token,
+            key,
         });
         self.seats.insert(conn.id, room_id.clone());
         self.stats.add_member(1);
         let aliases: Vec<&str> = room.members.iter().map(|m| m.alias.as_str()).collect();
+        let keys = room
+            .members
+            .iter()
+            .filter_map(|m| Some((m.alias.as_str(), m.key.as_deref()?)))
+            .collect();
         let creator = room.creator_alias();
         let welcome = ServerFrame::Welcome(Welcome {
             room: room_id.as_str(),
@@ -356,10 +370,12 @@ impl Broker {
             creator,
             resume: Some(resume.as_str()),
             epoch: Some(room.epoch),
+            keys,
         });
         let joined = ServerFrame::Joined {
             alias: alias.as_str(),
             rejoined,
+            key: room.members.last().and_then(|m| m.key.as_deref()),
         };
         let mut dropped = deliver(others(&room.members, conn.id), &joined.to_frame());
         if conn.out.send(&welcome.to_frame()).is_err() {
@@ -755,6 +771,7 @@ mod tests {
             room: room.into(),
             alias: alias.into(),
             auth: KEY,
+            key: None,
         };
         send(b, m, req);
     }
@@ -1003,6 +1020,39 @@ mod tests {
     }
 
     #[test]
+    fn whisper_keys_reach_later_members_in_welcome_and_earlier_ones_in_joined() {
+        let mut b = broker(Moderation::Anyone);
+        let [alice, bob, carol] = [1, 2, 3].map(|id| Member::new(id, 100));
+        let (ka, kc) = (crypto::b64u_encode(&[1; 64]), crypto::b64u_encode(&[3; 64]));
+        let with_key = |alias: &str, key: Option<&String>| Request::Create {
+            room: ROOM.into(),
+            alias: alias.into(),
+            auth: KEY,
+            key: key.cloned(),
+        };
+        send(&mut b, &alice, with_key("alice", Some(&ka)));
+        let welcome = &alice.take()[0];
+        assert_eq!(welcome["keys"], serde_json::json!({ "alice": ka }));
+        // A member without a key (a client that predates whispers) has none listed.
+        send(&mut b, &bob, with_key("bob", None));
+        assert_eq!(bob.take()[0]["keys"], serde_json::json!({ "alice": ka }));
+        assert_eq!(alice.take()[0].get("key"), None);
+        send(&mut b, &carol, with_key("carol", Some(&kc)));
+        let welcome = &carol.take()[0];
+        assert_eq!(
+            welcome["keys"],
+            serde_json::json!({ "alice": ka, "carol": kc })
+        );
+        for earlier in [&alice, &bob] {
+            let joined = &earlier.take()[0];
+            assert_eq!(
+                (&joined["t"], &joined["key"]),
+                (&"joined".into(), &kc.clone().into())
+            );
+        }
+    }
+
+    #[test]
     fn a_kicked_creator_hands_the_role_on_and_the_kicked_frame_says_to_whom() {
         let mut b = broker(Moderation::Anyone);
         let [alice, bob, carol] = seated(&mut b, ["alice", "bob", "carol"]);
@@ -1032,6 +1082,7 @@ mod tests {
             alias: alias.into(),
             proof: crypto::join_proof(&KEY, &m.conn.nonce, ROOM, alias),
             resume,
+            key: None,
         };
         send(b, m, req);
     }
@@ -1236,6 +1287,7 @@ mod tests {
             alias: "dave".into(),
             proof,
             resume: None,
+            key: None,
         };
         send(&mut b, &dave, join);
         let welcome = dave.take();

@@ -3,6 +3,7 @@
 //! Used by the terminal client, the integration tests and the benchmark.
 
 use serde_json::Value;
+use std::collections::HashMap;
 use std::io;
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
@@ -11,6 +12,7 @@ use tungstenite::{Message, WebSocket};
 use zeroize::Zeroizing;
 
 use crate::crypto::{self, Header, Kind, OpenError, RoomKeys};
+use crate::whisper::{self, KeyPair};
 use crate::wire::{Code, DecodeError, ServerFrame, Welcome, close};
 
 /// Why a client operation failed.
@@ -26,6 +28,10 @@ pub enum ClientError {
     Refused { code: Code, message: String },
     /// The server closed the connection with this code.
     Closed(Option<u16>),
+    /// A whisper that was not sent: the recipient has no verified key (a client
+    /// without whispers to one member, or a key that failed authentication), or its
+    /// key is a low-order point. Never a fallback to the room key.
+    Whisper(String),
 }
 
 impl std::fmt::Display for ClientError {
@@ -39,6 +45,7 @@ impl std::fmt::Display for ClientError {
                 write!(f, "connection closed by the server (code {code})")
             }
             ClientError::Closed(None) => f.write_str("connection closed by the server"),
+            ClientError::Whisper(why) => write!(f, "whisper not sent: {why}"),
         }
     }
 }
@@ -149,6 +156,13 @@ pub struct Client {
     nonce: Vec<u8>,
 }
 
+/// A member's verified whisper key, and the envelope keys of whispers with it once
+/// needed: one X25519 per member whispered with, none for a room's worth of joins.
+struct Peer {
+    public: [u8; 32],
+    keys: Option<RoomKeys>,
+}
+
 /// A client inside a room, holding the room's keys.
 pub struct Session {
     ws: WebSocket<TcpStream>,
@@ -164,6 +178,10 @@ pub struct Session {
     members: Vec<String>,
     /// Our rekey (or kick with rekey) sent and not yet back.
     pending: Option<PendingRekey>,
+    /// This connection's whisper key pair (a fresh one per connection).
+    pair: KeyPair,
+    /// The members whose announced whisper key verified, by alias as relayed.
+    peers: HashMap<String, Peer>,
 }
 
 /// How many times a rekey that crossed a change in the room is made again.
@@ -271,7 +289,9 @@ impl Client {
         resume: Option<&str>,
     ) -> Result<(Session, Event), ClientError> {
         let proof = crypto::join_proof(&keys.k_auth, &self.nonce, room, alias);
-        let mut join = serde_json::json!({"t":"join","room":room,"alias":alias,"proof":crypto::b64u_encode(&proof)});
+        let pair = KeyPair::generate();
+        let key = pair.announce(&keys, room, alias);
+        let mut join = serde_json::json!({"t":"join","room":room,"alias":alias,"proof":crypto::b64u_encode(&proof),"key":key});
         if let Some(token) = resume {
             join["resume"] = token.into();
         }
@@ -291,7 +311,8 @@ impl Client {
             )
         {
             let auth = crypto::b64u_encode(&keys.k_auth);
-            let msg = serde_json::json!({"t":"create","room":room,"alias":alias,"auth":auth});
+            let msg =
+                serde_json::json!({"t":"create","room":room,"alias":alias,"auth":auth,"key":key});
             send_json(&mut self.ws, &msg)?;
             reply = read(&mut self.ws)?;
         }
@@ -313,6 +334,8 @@ impl Client {
             epoch: None,
             members: Vec::new(),
             pending: None,
+            pair,
+            peers: HashMap::new(),
         };
         let welcome = session.event(reply);
         Ok((session, welcome))
@@ -326,29 +349,59 @@ impl Client {
 
 impl Session {
     fn seal(&self, kind: Kind, to: &str, text: &str) -> String {
+        self.seal_with(&self.keys, kind, to, text)
+    }
+
+    fn seal_with(&self, keys: &RoomKeys, kind: Kind, to: &str, text: &str) -> String {
         let h = Header {
             room: &self.room,
             kind,
             from: &self.alias,
             to,
         };
-        crypto::seal(&self.keys, &h, text.as_bytes())
+        crypto::seal(keys, &h, text.as_bytes())
     }
 
-    /// Opens with the current keys, else with those before the last rekey: the bool
-    /// says it took the earlier ones (sealed before the change, relayed after it).
-    fn open(&self, kind: Kind, from: &str, to: &str, body: &str) -> (Result<String, String>, bool) {
+    /// Opens a body: a whisper with its own keys; anything else with the current room
+    /// keys, else with those before the last rekey. The bool says it took the earlier
+    /// ones (sealed before the change, relayed after it).
+    fn open(
+        &mut self,
+        kind: Kind,
+        from: &str,
+        to: &str,
+        body: &str,
+    ) -> (Result<String, String>, bool) {
+        let whisper_keys = if kind == Kind::Purr {
+            // Only the two ends of a whisper hold its keys; the other side is the peer.
+            let peer = if from == self.alias {
+                to
+            } else if to == self.alias {
+                from
+            } else {
+                return (Err("a whisper neither to nor from us".into()), false);
+            };
+            match self.whisper_keys(peer) {
+                Ok(keys) => Some(keys.clone()),
+                Err(e) => return (Err(e.to_string()), false),
+            }
+        } else {
+            None
+        };
         let h = Header {
             room: &self.room,
             kind,
             from,
             to,
         };
-        match (crypto::open(&self.keys, &h, body), &self.previous) {
-            (Err(OpenError::BadTag), Some(previous)) => match crypto::open(previous, &h, body) {
-                Ok(text) => (Ok(text), true),
-                Err(_) => (Err(OpenError::BadTag.to_string()), false),
-            },
+        let opened = crypto::open(whisper_keys.as_ref().unwrap_or(&self.keys), &h, body);
+        match (opened, &self.previous) {
+            (Err(OpenError::BadTag), Some(previous)) if whisper_keys.is_none() => {
+                match crypto::open(previous, &h, body) {
+                    Ok(text) => (Ok(text), true),
+                    Err(_) => (Err(OpenError::BadTag.to_string()), false),
+                }
+            }
             (opened, _) => (opened.map_err(|e: OpenError| e.to_string()), false),
         }
     }
@@ -488,13 +541,53 @@ impl Session {
         Ok(secret)
     }
 
+    /// The envelope keys of whispers between us and `peer`, from our key pair and the
+    /// verified key `peer` announced. Public so that tests can try them as a third
+    /// member would.
+    pub fn whisper_keys(&mut self, peer: &str) -> Result<&RoomKeys, ClientError> {
+        let known = self.peers.get_mut(peer).ok_or_else(|| {
+            ClientError::Whisper(format!(
+                "{peer} has no verified whisper key (a client without whispers, or a key that failed authentication)"
+            ))
+        })?;
+        let keys = match known.keys.take() {
+            Some(keys) => keys,
+            None => self
+                .pair
+                .whisper_keys(&known.public, &self.room, &self.alias, peer)
+                .map_err(|e| ClientError::Whisper(format!("{peer}: {e}")))?,
+        };
+        Ok(known.keys.insert(keys))
+    }
+
+    /// Whether `alias` announced a whisper key whose tag verified.
+    pub fn has_whisper_key(&self, alias: &str) -> bool {
+        self.peers.contains_key(alias)
+    }
+
+    /// Keeps `alias`'s announced key when its tag verifies (ours is not a peer's).
+    /// A key that does not leaves `alias` without one: whispers to it are refused and
+    /// whispers from it fail.
+    fn learn_key(&mut self, alias: &str, field: &str) {
+        if alias == self.alias {
+            return;
+        }
+        if let Ok(public) = whisper::verify_key(&self.keys, &self.room, alias, field) {
+            let peer = Peer { public, keys: None };
+            self.peers.insert(alias.to_owned(), peer);
+        }
+    }
+
     pub fn say(&mut self, text: &str) -> Result<(), ClientError> {
         let body = self.seal(Kind::Msg, "", text);
         send_json(&mut self.ws, &serde_json::json!({"t":"msg","body":body}))
     }
 
+    /// Whispers to `to`, sealed with keys only `to` and we can derive; refused with
+    /// [`ClientError::Whisper`] when `to` has no verified key.
     pub fn purr(&mut self, to: &str, text: &str) -> Result<(), ClientError> {
-        let body = self.seal(Kind::Purr, to, text);
+        let keys = self.whisper_keys(to)?.clone();
+        let body = self.seal_with(&keys, Kind::Purr, to, text);
         send_json(
             &mut self.ws,
             &serde_json::json!({"t":"purr","to":to,"body":body}),
@@ -583,25 +676,40 @@ impl Session {
         }
     }
 
-    /// Takes `alias` out of the member list, as the server spells it.
+    /// Takes `alias` out of the member list, as the server spells it, with its key.
     fn forget(&mut self, alias: &str) {
         self.members.retain(|m| m != alias);
+        self.peers.remove(alias);
     }
 
-    /// A decoded frame as an event, bodies opened with the room keys; keeps the
-    /// member list, and takes a rekey's new keys into use.
+    /// A decoded frame as an event, bodies opened with the room keys (whispers with
+    /// their own); keeps the member list and the verified whisper keys, and takes a
+    /// rekey's new keys into use.
     fn event(&mut self, frame: ServerFrame) -> Event {
         match frame {
             ServerFrame::Welcome(w) => {
                 self.members.clone_from(&w.members);
                 self.epoch = w.epoch;
+                self.peers.clear();
+                for (alias, key) in &w.keys {
+                    self.learn_key(alias, key);
+                }
                 Event::Welcome(w)
             }
-            ServerFrame::Joined { alias, rejoined } => {
+            ServerFrame::Joined {
+                alias,
+                rejoined,
+                key,
+            } => {
                 // A rejoin by token replaces its member without a `left`, perhaps
-                // spelling the alias in another case: one entry, moved last.
-                self.members.retain(|m| !m.eq_ignore_ascii_case(&alias));
+                // spelling the alias another way: one entry, moved last, with the new
+                // connection's key.
+                self.members.retain(|m| !crate::alias::same(m, &alias));
                 self.members.push(alias.clone());
+                self.peers.retain(|a, _| !crate::alias::same(a, &alias));
+                if let Some(key) = key {
+                    self.learn_key(&alias, &key);
+                }
                 Event::Joined { alias, rejoined }
             }
             ServerFrame::Left {

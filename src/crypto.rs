@@ -97,6 +97,16 @@ fn update_lp(mac: &mut HmacSha256, field: &[u8]) {
     mac.update(field);
 }
 
+/// `HMAC(key, lp(f1) || lp(f2) || ...)`: the keyed hash of a field list that no other
+/// list shares (used for whisper key tags and whisper key derivation).
+pub fn hmac_fields(key: &[u8], fields: &[&[u8]]) -> [u8; 32] {
+    let mut mac = hmac_key(key);
+    for field in fields {
+        update_lp(&mut mac, field);
+    }
+    mac.finalize().into_bytes().into()
+}
+
 /// PBKDF2-HMAC-SHA256 with a 32-byte output (one block, so `i = 1` only).
 pub fn pbkdf2_sha256(password: &[u8], salt: &[u8], iterations: u32) -> [u8; 32] {
     let keyed = hmac_key(password);

@@ -16,9 +16,11 @@ pub mod hosts;
 pub mod protocol;
 pub mod signals;
 pub mod term;
+pub mod whisper;
 pub mod wipe;
 pub mod wire;
 pub mod ws;
+pub mod x25519;
 
 pub(crate) mod admission;
 pub(crate) mod alias;

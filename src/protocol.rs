@@ -38,11 +38,17 @@ pub enum Request {
         /// **Extension**: the resume token of this alias's earlier connection, which
         /// lets the join take that connection's seat instead of getting `alias_taken`.
         resume: Option<[u8; RESUME_LEN]>,
+        /// **Extension**: the member's whisper key, `b64u(pub(32) || tag(32))`, relayed
+        /// as sent (the decoder is strict, so the text has one spelling). Only its form
+        /// is checked here: the tag is for the other members to verify.
+        key: Option<String>,
     },
     Create {
         room: String,
         alias: String,
         auth: [u8; 32],
+        /// **Extension**: as in `Join`.
+        key: Option<String>,
     },
     Msg {
         body: String,
@@ -154,6 +160,25 @@ fn resume_field(obj: &Map<String, Value>) -> Result<Option<[u8; RESUME_LEN]>, Re
     }
 }
 
+/// The optional whisper `key` of a join or create: absent or null is None; anything
+/// else must be b64u of exactly 64 bytes (public key and tag).
+fn whisper_key_field(obj: &Map<String, Value>) -> Result<Option<String>, Refusal> {
+    match obj.get("key") {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v
+            .as_str()
+            .filter(|k| {
+                crate::crypto::b64u_decode(k)
+                    .is_some_and(|raw| raw.len() == crate::whisper::KEY_FIELD_LEN)
+            })
+            .map(|k| Some(k.to_owned()))
+            .ok_or(Refusal::new(
+                Code::BadField,
+                "key must be base64url of 64 bytes",
+            )),
+    }
+}
+
 fn body_value(value: &Value) -> Result<String, Refusal> {
     match value.as_str() {
         Some(b) if crate::crypto::is_well_formed_body(b) => Ok(b.to_owned()),
@@ -256,11 +281,13 @@ pub fn parse_request(text: &str) -> Result<Request, Refusal> {
             alias: alias_field(&obj, "alias")?,
             proof: key_field(&obj, "proof")?,
             resume: resume_field(&obj)?,
+            key: whisper_key_field(&obj)?,
         },
         "create" => Request::Create {
             room: room_field(&obj)?,
             alias: alias_field(&obj, "alias")?,
             auth: key_field(&obj, "auth")?,
+            key: whisper_key_field(&obj)?,
         },
         "msg" => Request::Msg {
             body: body_field(&obj)?,
@@ -351,6 +378,38 @@ mod tests {
             &long,
         ] {
             assert_eq!(resume_of(&join(bad)), Err(Code::BadField), "{bad}");
+        }
+    }
+
+    #[test]
+    fn join_and_create_may_carry_a_whisper_key_of_64_bytes_and_nothing_else() {
+        let good = crate::crypto::b64u_encode(&[7; 64]);
+        let key_of = |t: &str, extra: &str| {
+            let cred = if t == "join" { "proof" } else { "auth" };
+            let text =
+                format!(r#"{{"t":"{t}","room":"{ROOM}","alias":"al","{cred}":"{KEY}"{extra}}}"#);
+            match parse_request(&text) {
+                Ok(Request::Join { key, .. } | Request::Create { key, .. }) => Ok(key),
+                Ok(other) => panic!("not a join or create: {other:?}"),
+                Err(r) => Err(r.code),
+            }
+        };
+        for t in ["join", "create"] {
+            assert_eq!(key_of(t, ""), Ok(None));
+            assert_eq!(key_of(t, r#","key":null"#), Ok(None));
+            assert_eq!(
+                key_of(t, &format!(r#","key":"{good}""#)),
+                Ok(Some(good.clone()))
+            );
+            let short = crate::crypto::b64u_encode(&[7; 63]);
+            for bad in [
+                format!(r#","key":"{short}""#),
+                format!(r#","key":"{good}A""#),
+                r#","key":7"#.to_owned(),
+                r#","key":"""#.to_owned(),
+            ] {
+                assert_eq!(key_of(t, &bad), Err(Code::BadField), "{t} {bad}");
+            }
         }
     }
 

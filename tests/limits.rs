@@ -390,6 +390,7 @@ fn sigterm_purges_every_room_and_exits_0_within_a_second_having_logged_nothing()
     let (room, keys) = (new_room(), new_keys());
     let (mut a, _) = enter(&srv, &room, "alice_secret_alias", &keys);
     let (mut b, _) = enter(&srv, &room, "bob", &keys);
+    wait_for(&mut a, "bob joined", |e| matches!(e, Event::Joined { .. }));
     a.say("a very private body").expect("send");
     a.purr("bob", "whisper").expect("send");
     let _ = srv.http_get("/healthz");

@@ -368,6 +368,33 @@ fn code_shows_as_typed_and_the_html_subset_as_its_text() {
 }
 
 #[test]
+fn a_whisper_to_a_member_without_a_verified_key_is_refused_and_nothing_is_sent() {
+    let srv = Server::start(&[]);
+    let (room, secret) = (new_room(), new_secret());
+    let keys = RoomKeys::derive(&room, &secret);
+    let mut bob = Term::spawn(&[&invite(&srv, &room, &secret), "--alias", "bob"]);
+    bob.expect("you are in the room as bob");
+    // oldie holds the room secret but announces no whisper key (a client from before
+    // whispers were sealed to one member); the terminal client must not fall back to
+    // the room key, which oldie, or anyone sniffing, could open.
+    let (mut ws, hello) = srv.raw();
+    let nonce = crypto::b64u_decode(hello["nonce"].as_str().expect("nonce")).expect("b64u");
+    let proof = crypto::join_proof(&keys.k_auth, &nonce, &room, "oldie");
+    let join = serde_json::json!({"t":"join","room":room,"alias":"oldie","proof":crypto::b64u_encode(&proof)});
+    ws.send(Message::text(join.to_string())).expect("join");
+    assert_eq!(read_json(&mut ws)["t"], "welcome");
+    bob.expect("* oldie joined");
+
+    bob.type_line("/purr oldie for your eyes only");
+    bob.expect("oldie has no verified whisper key");
+    bob.type_line("still here");
+    bob.expect("] bob: still here");
+    // What oldie received after its welcome: bob's message, never a whisper.
+    let next = read_json(&mut ws);
+    assert_eq!((&next["t"], &next["from"]), (&"msg".into(), &"bob".into()));
+}
+
+#[test]
 fn a_message_that_fails_authentication_is_flagged_and_not_shown() {
     let srv = Server::start(&[]);
     let (room, secret) = (new_room(), new_secret());

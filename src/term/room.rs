@@ -556,7 +556,11 @@ impl Room {
                 if !self.fits(&text, &to) {
                     return self.too_long();
                 }
-                self.session.purr(&to, &text)
+                match self.session.purr(&to, &text) {
+                    // Not sent at all: the connection is fine, only this whisper is not.
+                    Err(ClientError::Whisper(why)) => return self.problem(&why),
+                    sent => sent,
+                }
             }
             Command::Kick(alias) => {
                 let Some(alias) = self.member(&alias)? else {

@@ -46,6 +46,9 @@ pub struct Welcome<S = String> {
     /// **Extension**: the room's key epoch, 0 at creation, +1 per rekey. None from a
     /// server without rekeys (whose kicks therefore do not stick).
     pub epoch: Option<u64>,
+    /// **Extension**: (alias, whisper key) of each member that announced one, in
+    /// joining order; this member's own included. Empty from a server without it.
+    pub keys: Vec<(S, S)>,
 }
 
 /// A server-to-client frame (PROTOCOL.md sections 5 to 7).
@@ -73,6 +76,8 @@ pub enum ServerFrame<S = String> {
     Joined {
         alias: S,
         rejoined: bool,
+        /// **Extension**: the whisper key the member announced, if any.
+        key: Option<S>,
     },
     /// `creator` (extension): who moderates once `alias` is gone.
     Left {
@@ -202,6 +207,7 @@ impl<S: AsRef<str>> ServerFrame<S> {
                 creator,
                 resume,
                 epoch,
+                keys,
             }) => {
                 put(&mut out, "room", room);
                 put(&mut out, "alias", alias);
@@ -214,11 +220,27 @@ impl<S: AsRef<str>> ServerFrame<S> {
                 if let Some(epoch) = epoch {
                     let _ = write!(out, ",\"epoch\":{epoch}");
                 }
+                out.push_str(",\"keys\":{");
+                for (i, (alias, key)) in keys.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    // Aliases and keys are validated to charsets that need no escaping.
+                    let _ = write!(out, "\"{}\":\"{}\"", alias.as_ref(), key.as_ref());
+                }
+                out.push('}');
             }
-            ServerFrame::Joined { alias, rejoined } => {
+            ServerFrame::Joined {
+                alias,
+                rejoined,
+                key,
+            } => {
                 put(&mut out, "alias", alias);
                 if *rejoined {
                     out.push_str(",\"rejoined\":true");
+                }
+                if let Some(key) = key {
+                    put(&mut out, "key", key);
                 }
             }
             ServerFrame::Left {
@@ -351,6 +373,17 @@ impl ServerFrame<String> {
                     None | Some(Value::Null) => None,
                     Some(_) => Some(number(obj, "epoch")?),
                 },
+                keys: match obj.get("keys") {
+                    None | Some(Value::Null) => Vec::new(),
+                    Some(v) => v
+                        .as_object()
+                        .and_then(|m| {
+                            m.iter()
+                                .map(|(a, k)| Some((a.clone(), k.as_str()?.to_owned())))
+                                .collect::<Option<Vec<_>>>()
+                        })
+                        .ok_or(DecodeError::Field("keys"))?,
+                },
             }),
             "joined" => ServerFrame::Joined {
                 alias: text(obj, "alias")?,
@@ -358,6 +391,7 @@ impl ServerFrame<String> {
                     None | Some(Value::Null) => false,
                     Some(v) => v.as_bool().ok_or(DecodeError::Field("rejoined"))?,
                 },
+                key: optional_text(obj, "key")?,
             },
             "left" => ServerFrame::Left {
                 alias: text(obj, "alias")?,
@@ -426,6 +460,7 @@ mod tests {
                 creator: s("a"),
                 resume: Some(s("AAECAwQFBgcICQoLDA0ODw")),
                 epoch: Some(3),
+                keys: vec![(s("a"), s("QUFB")), (s("b"), s("QkJC"))],
             }),
             ServerFrame::Welcome(Welcome {
                 room: s("G7BEqt7RkMfKiEM-dJA_lQ"),
@@ -435,14 +470,17 @@ mod tests {
                 creator: s("a"),
                 resume: None,
                 epoch: None,
+                keys: Vec::new(),
             }),
             ServerFrame::Joined {
                 alias: s("a"),
                 rejoined: false,
+                key: None,
             },
             ServerFrame::Joined {
                 alias: s("a"),
                 rejoined: true,
+                key: Some(s("QUFB")),
             },
             ServerFrame::Left {
                 alias: s("a"),
@@ -523,6 +561,7 @@ mod tests {
         let back = ServerFrame::<&str>::Joined {
             alias: "a",
             rejoined: true,
+            key: None,
         };
         assert_eq!(
             back.encode(),
@@ -531,6 +570,7 @@ mod tests {
         let new = ServerFrame::<&str>::Joined {
             alias: "a",
             rejoined: false,
+            key: None,
         };
         assert_eq!(new.encode(), r#"{"t":"joined","alias":"a"}"#);
         let rekey = ServerFrame::<&str>::Rekey {
@@ -542,6 +582,26 @@ mod tests {
         assert_eq!(
             rekey.encode(),
             r#"{"t":"rekey","from":"a","epoch":2,"to":["a","b"],"body":"B"}"#
+        );
+        let keyed = ServerFrame::<&str>::Joined {
+            alias: "a",
+            rejoined: false,
+            key: Some("K"),
+        };
+        assert_eq!(keyed.encode(), r#"{"t":"joined","alias":"a","key":"K"}"#);
+        let welcome = ServerFrame::Welcome(Welcome {
+            room: "r",
+            alias: "b",
+            members: vec!["a", "b", "c"],
+            created: false,
+            creator: "a",
+            resume: None,
+            epoch: None,
+            keys: vec![("a", "K"), ("b", "L")],
+        });
+        assert_eq!(
+            welcome.encode(),
+            r#"{"t":"welcome","room":"r","alias":"b","members":["a","b","c"],"created":false,"creator":"a","keys":{"a":"K","b":"L"}}"#
         );
         let shutdown = ServerFrame::<&str>::Purged { by: None };
         assert_eq!(shutdown.encode(), r#"{"t":"purged","reason":"shutdown"}"#);
