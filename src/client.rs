@@ -9,7 +9,8 @@ use std::time::Duration;
 use tungstenite::protocol::WebSocketConfig;
 use tungstenite::{Message, WebSocket};
 
-use crate::crypto::{self, Header, Kind, OpenError, RoomKeys};
+use crate::crypto::{self, Header, Kind, RoomKeys};
+use crate::replay::{ReplayGuard, Stamper};
 use crate::wire::{Code, DecodeError, ServerFrame, Welcome};
 
 /// Why a client operation failed.
@@ -88,11 +89,15 @@ pub enum Event {
         farewell: Option<Result<String, String>>,
         creator: String,
     },
-    /// A `msg` (`to` = None) or a `purr`. `text` is Err with a reason when the tag fails.
+    /// A `msg` (`to` = None) or a `purr`. `text` is Err with a reason when the tag
+    /// fails or the envelope is a replay (repeated, or out of the time window).
+    /// `sent` is the sender's authenticated clock (ms since the epoch), None for a v1
+    /// envelope, which nothing protects against replay; `ts` is the server's clock.
     Message {
         from: String,
         to: Option<String>,
         text: Result<String, String>,
+        sent: Option<u64>,
         ts: u64,
         seq: u64,
     },
@@ -123,12 +128,15 @@ pub struct Client {
     nonce: Vec<u8>,
 }
 
-/// A client inside a room, holding the room's keys.
+/// A client inside a room, holding the room's keys, the stamps of what this
+/// connection seals and the replay memory of what it received.
 pub struct Session {
     ws: WebSocket<TcpStream>,
     pub room: String,
     pub alias: String,
     keys: RoomKeys,
+    stamper: Stamper,
+    guard: ReplayGuard,
 }
 
 fn protocol_error(e: DecodeError) -> ClientError {
@@ -250,11 +258,13 @@ impl Client {
                 reply.kind()
             )));
         }
-        let session = Session {
+        let mut session = Session {
             ws: self.ws,
             room: room.to_owned(),
             alias: alias.to_owned(),
             keys,
+            stamper: Stamper::default(),
+            guard: ReplayGuard::default(),
         };
         let welcome = session.event(reply);
         Ok((session, welcome))
@@ -267,24 +277,41 @@ impl Client {
 }
 
 impl Session {
-    fn seal(&self, kind: Kind, to: &str, text: &str) -> String {
+    fn seal(&mut self, kind: Kind, to: &str, text: &str) -> String {
         let h = Header {
             room: &self.room,
             kind,
             from: &self.alias,
             to,
         };
-        crypto::seal(&self.keys, &h, text.as_bytes())
+        crypto::seal(&self.keys, &h, &self.stamper.stamp(), text.as_bytes())
     }
 
-    fn open(&self, kind: Kind, from: &str, to: &str, body: &str) -> Result<String, String> {
+    /// Opens a relayed body and checks its stamp against the replay memory: the text
+    /// and the sender's authenticated time, or why it is not shown.
+    fn open(
+        &mut self,
+        kind: Kind,
+        from: &str,
+        to: &str,
+        body: &str,
+    ) -> Result<(String, Option<u64>), String> {
         let h = Header {
             room: &self.room,
             kind,
             from,
             to,
         };
-        crypto::open(&self.keys, &h, body).map_err(|e: OpenError| e.to_string())
+        let opened = crypto::open(&self.keys, &h, body).map_err(|e| e.to_string())?;
+        match opened.stamp {
+            Some(stamp) => {
+                self.guard
+                    .check(from, &stamp, crate::protocol::now_ms())
+                    .map_err(|e| e.to_string())?;
+                Ok((opened.text, Some(stamp.sent_ms)))
+            }
+            None => Ok((opened.text, None)),
+        }
     }
 
     pub fn say(&mut self, text: &str) -> Result<(), ClientError> {
@@ -317,7 +344,6 @@ impl Session {
         send_json(&mut self.ws, &msg)
     }
 
-    /// Sets how long [`Session::next_event`] waits (None: forever).
     /// Joins the same room under the same name on a new connection to `addr`, after
     /// this one was lost; `resume` (the last welcome's token) takes over a seat the
     /// server still holds for the lost connection. Creates the room if it has died.
@@ -327,15 +353,19 @@ impl Session {
         timeout: Duration,
         resume: Option<&str>,
     ) -> Result<(Session, Event), ClientError> {
-        Client::connect(addr, timeout)?.rejoin(
+        let (mut session, welcome) = Client::connect(addr, timeout)?.rejoin(
             &self.room,
             &self.alias,
             self.keys.clone(),
             true,
             resume,
-        )
+        )?;
+        // What was accepted before the break must not be accepted again after it.
+        session.guard = self.guard.clone();
+        Ok((session, welcome))
     }
 
+    /// Sets how long [`Session::next_event`] waits (None: forever).
     pub fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
         self.ws.get_mut().set_read_timeout(timeout)
     }
@@ -369,7 +399,7 @@ impl Session {
     }
 
     /// A decoded frame as an event, bodies opened with the room keys.
-    fn event(&self, frame: ServerFrame) -> Event {
+    fn event(&mut self, frame: ServerFrame) -> Event {
         match frame {
             ServerFrame::Welcome(w) => Event::Welcome(w),
             ServerFrame::Joined { alias, rejoined } => Event::Joined { alias, rejoined },
@@ -379,7 +409,7 @@ impl Session {
                 body,
                 creator,
             } => Event::Left {
-                farewell: body.map(|b| self.open(Kind::Exit, &alias, "", &b)),
+                farewell: body.map(|b| self.open(Kind::Exit, &alias, "", &b).map(|(text, _)| text)),
                 alias,
                 reason: reason.as_str().to_owned(),
                 creator,
@@ -390,8 +420,10 @@ impl Session {
                 } else {
                     Kind::Msg
                 };
+                let opened = self.open(kind, &r.from, r.to.as_deref().unwrap_or(""), &r.body);
                 Event::Message {
-                    text: self.open(kind, &r.from, r.to.as_deref().unwrap_or(""), &r.body),
+                    sent: opened.as_ref().ok().and_then(|(_, sent)| *sent),
+                    text: opened.map(|(text, _)| text),
                     from: r.from,
                     to: r.to,
                     ts: r.ts,

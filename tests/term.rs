@@ -9,6 +9,7 @@ use common::*;
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use sanctuary::client::Event;
 use sanctuary::crypto::{self, Header, Kind, RoomKeys};
+use sanctuary::replay::Stamper;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
@@ -364,13 +365,18 @@ fn a_message_that_fails_authentication_is_flagged_and_not_shown() {
         from: "mallory",
         to: "",
     };
-    let body = crypto::seal(&wrong, &h, b"transfer the money");
+    let body = crypto::seal(
+        &wrong,
+        &h,
+        &Stamper::default().stamp(),
+        b"transfer the money",
+    );
     ws.send(Message::text(
         serde_json::json!({"t":"msg","body":body}).to_string(),
     ))
     .expect("msg");
 
-    bob.expect("! message from mallory failed authentication and is not shown");
+    bob.expect("! message from mallory is not shown: message authentication failed");
     let (status, out, _) = bob.wait();
     assert_eq!(status, 0);
     assert!(!String::from_utf8_lossy(&out).contains("money"));

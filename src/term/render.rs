@@ -166,14 +166,18 @@ impl Painter {
         format!("{} {who}: {}", self.stamp(ts), body(text))
     }
 
-    pub fn unverified(&self, ts: u64, from: &str, whisper: bool) -> String {
+    /// A message from a v1 sender (no stamp): shown at the server's time, marked.
+    pub fn unprotected(&self, ts: u64, from: &str, to: Option<&str>, text: &str) -> String {
+        let mark = self.paint(WARNING, "[old format: not protected against replay]");
+        format!("{} {mark}", self.message(ts, from, to, text))
+    }
+
+    /// A message or whisper refused: `why` it failed authentication or is a replay.
+    pub fn unverified(&self, ts: u64, from: &str, whisper: bool, why: &str) -> String {
         let what = if whisper { "whisper" } else { "message" };
         self.warning(
             ts,
-            &format!(
-                "{what} from {} failed authentication and is not shown",
-                field(from)
-            ),
+            &format!("{what} from {} is not shown: {}", field(from), field(why)),
         )
     }
 
@@ -324,7 +328,8 @@ mod tests {
         for line in [
             p.message(0, evil, None, evil),
             p.message(0, evil, Some("me"), evil),
-            p.unverified(0, evil, true),
+            p.unverified(0, evil, true, evil),
+            p.unprotected(0, evil, None, evil),
             p.joined(evil, false),
             p.left(evil, "exit", Some(&Ok(evil.to_owned()))),
             p.kicked(evil, evil),
@@ -374,8 +379,12 @@ mod tests {
             format!("{stamp} you -> bob (whisper): psst")
         );
         assert_eq!(
-            p.unverified(0, "bob", false),
-            format!("{stamp} ! message from bob failed authentication and is not shown")
+            p.unverified(0, "bob", false, "repeated message (a replay)"),
+            format!("{stamp} ! message from bob is not shown: repeated message (a replay)")
+        );
+        assert_eq!(
+            p.unprotected(0, "bob", None, "hi"),
+            format!("{stamp} bob: hi [old format: not protected against replay]")
         );
         assert!(p.joined("bob", false).ends_with("] * bob joined"));
         assert!(p.joined("bob", true).ends_with("] * bob reconnected"));

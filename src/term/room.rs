@@ -261,20 +261,29 @@ impl Room {
     /// What the server said, on stdout.
     fn show(&mut self, event: Event) -> Result<(), Exit> {
         let line = match event {
+            // Shown at the sender's authenticated time, not the server's.
             Event::Message {
                 from,
                 to,
                 text: Ok(text),
-                ts,
+                sent: Some(sent),
                 ..
-            } => self.paint.message(ts, &from, to.as_deref(), &text),
+            } => self.paint.message(sent, &from, to.as_deref(), &text),
             Event::Message {
                 from,
                 to,
-                text: Err(_),
+                text: Ok(text),
+                sent: None,
                 ts,
                 ..
-            } => self.paint.unverified(ts, &from, to.is_some()),
+            } => self.paint.unprotected(ts, &from, to.as_deref(), &text),
+            Event::Message {
+                from,
+                to,
+                text: Err(why),
+                ts,
+                ..
+            } => self.paint.unverified(ts, &from, to.is_some(), &why),
             Event::Joined { alias, rejoined } => {
                 // A rejoin by resume token replaces the member without a `left` (and
                 // may spell the alias in another case): one entry per alias, any case,
@@ -592,7 +601,7 @@ impl Room {
 
     /// Whether the sealed frame stays under the server's limit (bigger: close 1009).
     fn fits(&self, text: &str, to: &str) -> bool {
-        let sealed = crypto::MIN_ENVELOPE_LEN + text.len();
+        let sealed = crypto::SEALED_OVERHEAD + text.len();
         (sealed * 4).div_ceil(3) + FRAME_OVERHEAD + to.len() <= self.max_bytes
     }
 
