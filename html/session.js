@@ -4,8 +4,12 @@
 //
 // Events (CustomEvent detail):
 //   welcome {members, creator, created, recreated, resume}   joined {alias, rejoined}
-//   msg {from, text, ts, own}   purr {from, to, text, ts, own}
-//   unverified {kind, from}     left {alias, reason, farewell, farewellBad, creator}
+//   msg {from, text, ts, unprotected, own}   purr {from, to, text, ts, unprotected, own}
+//                               (ts: the sender's authenticated clock; for a v1 envelope,
+//                               unprotected: true and ts the server's)
+//   unverified {kind, from, why}   (not shown: why is null when the tag failed, else a
+//                               replay refusal's wording from replay.js)
+//   left {alias, reason, farewell, farewellBad, farewellWhy, creator}
 //   kicked {alias, by, creator} purged {by, reason}
 //   refused {code, message}     (an error before we got in; the attempt is over)
 //   noroom {}                   (asked to join a room nobody is in, with askCreate: the
@@ -21,8 +25,13 @@
 // `resume` (PROTOCOL.md section 5, extension) is the token of our last welcome; a
 // Session made to rejoin is given it and sends it with its join, so that the server
 // hands it the seat our old connection may still hold (that one is closed with 4005).
+//
+// `guard` (a ReplayGuard, replay.js) is the room's replay memory: the page hands the same
+// one to every Session of a conversation, so a rejoin does not forget what was accepted.
+// Each Session stamps what it seals under its own session id.
 
 import { joinProof, seal, open, b64uEncode } from './crypto.js';
+import { Stamper, ReplayGuard, REFUSALS } from './replay.js';
 
 // The chat's address: the server's --public-ws-url when it gives one (a reverse proxy
 // that terminates TLS), else the page's own host on the chat port.
@@ -50,9 +59,10 @@ export class Session extends EventTarget {
   // mode 'create' sends create straight away (a fresh random room); 'join' tries join and,
   // if the server no longer knows the room, re-creates it (askCreate: only once the page
   // says so, after a 'noroom' event).
-  constructor({ url, room, alias, keys, mode, maxBytes = 65536, askCreate = false, resume = null }) {
+  constructor({ url, room, alias, keys, mode, maxBytes = 65536, askCreate = false, resume = null, guard = new ReplayGuard() }) {
     super();
-    Object.assign(this, { url, room, alias, keys, mode, maxBytes, askCreate, resume });
+    Object.assign(this, { url, room, alias, keys, mode, maxBytes, askCreate, resume, guard });
+    this.stamper = new Stamper();
     this.state = 'connecting';
     this.recreated = false;
     this.exiting = false;
@@ -128,20 +138,24 @@ export class Session extends EventTarget {
       case 'msg':
       case 'purr': {
         const header = { room: this.room, kind: f.t, from: str(f.from), to: f.t === 'purr' ? str(f.to) : '' };
-        const text = open(this.keys, header, str(f.body));
-        if (text === null) return this.#emit('unverified', { kind: f.t, from: header.from });
+        const { opened, why } = this.#open(header, str(f.body));
+        if (!opened) return this.#emit('unverified', { kind: f.t, from: header.from, why });
         const own = header.from === this.alias;
         if (own) this.pending.delete(str(f.body));
-        return this.#emit(f.t, { from: header.from, to: header.to, text, ts: Number(f.ts) || Date.now(), own });
+        const { text, stamp } = opened;
+        const ts = stamp ? stamp.sentMs : Number(f.ts) || Date.now();
+        return this.#emit(f.t, { from: header.from, to: header.to, text, ts, unprotected: !stamp, own });
       }
       case 'left': {
         const alias = str(f.alias);
-        let farewell = null, farewellBad = false;
+        let farewell = null, farewellBad = false, farewellWhy = null;
         if (typeof f.body === 'string') {
-          farewell = open(this.keys, { room: this.room, kind: 'exit', from: alias, to: '' }, f.body);
-          farewellBad = farewell === null;
+          const { opened, why } = this.#open({ room: this.room, kind: 'exit', from: alias, to: '' }, f.body);
+          farewell = opened?.text ?? null;
+          farewellBad = !opened;
+          farewellWhy = why;
         }
-        return this.#emit('left', { alias, reason: str(f.reason), farewell, farewellBad, creator: str(f.creator) });
+        return this.#emit('left', { alias, reason: str(f.reason), farewell, farewellBad, farewellWhy, creator: str(f.creator) });
       }
       case 'kicked':
         return this.#emit('kicked', { alias: str(f.alias), by: str(f.by), creator: str(f.creator) });
@@ -171,6 +185,17 @@ export class Session extends EventTarget {
       }
       default:
     }
+  }
+
+  // Opens a relayed body and checks its stamp against the room's replay memory:
+  // { opened: { text, stamp } } when it is to be shown, else { opened: null, why } (why
+  // null: the tag failed).
+  #open(header, body) {
+    const opened = open(this.keys, header, body);
+    if (opened === null) return { opened: null, why: null };
+    const refusal = opened.stamp && this.guard.check(header.from, opened.stamp);
+    if (refusal) return { opened: null, why: REFUSALS[refusal] };
+    return { opened, why: null };
   }
 
   // The server drops a frame over its rate with an error that does not say which frame
@@ -242,13 +267,17 @@ export class Session extends EventTarget {
     return new TextEncoder().encode(JSON.stringify(frame)).length <= this.maxBytes;
   }
 
+  #seal(kind, to, text) {
+    return seal(this.keys, { room: this.room, kind, from: this.alias, to }, text, this.stamper.stamp());
+  }
+
   send(text) {
-    const frame = { t: 'msg', body: seal(this.keys, { room: this.room, kind: 'msg', from: this.alias, to: '' }, text) };
+    const frame = { t: 'msg', body: this.#seal('msg', '', text) };
     return this.#sendSealed(frame, 'msg', '', text);
   }
 
   purr(to, text) {
-    const frame = { t: 'purr', to, body: seal(this.keys, { room: this.room, kind: 'purr', from: this.alias, to }, text) };
+    const frame = { t: 'purr', to, body: this.#seal('purr', to, text) };
     return this.#sendSealed(frame, 'purr', to, text);
   }
 
@@ -262,7 +291,7 @@ export class Session extends EventTarget {
 
   exit(farewell) {
     const frame = { t: 'exit' };
-    if (farewell) frame.body = seal(this.keys, { room: this.room, kind: 'exit', from: this.alias, to: '' }, farewell);
+    if (farewell) frame.body = this.#seal('exit', '', farewell);
     if (!this.#fits(frame)) return 'too_large';
     this.exiting = true;
     if (!this.#send(frame)) this.ws?.close(1000);

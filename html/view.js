@@ -145,7 +145,9 @@ export class ChatView {
   }
 
   // queued: typed while the connection was lost, shown as waiting until it is sent.
-  message({ kind, from, to, text, ts, own, queued = false }) {
+  // ts: the sender's authenticated clock; unprotected: a v1 envelope (no stamp), which
+  // could be a replay and is marked so.
+  message({ kind, from, to, text, ts, own, queued = false, unprotected = false }) {
     // "/me waves" reads "* alice waves", with the name the message is authenticated under.
     const action = actionText(text);
     const item = el('article', `entry ${kind}${own ? ' own' : ''}${action !== null ? ' action' : ''}${queued ? ' queued' : ''}`);
@@ -164,6 +166,10 @@ export class ChatView {
     if (queued) {
       item.dataset.state = 'queued';
       head.append(el('span', 'tag state', 'not sent yet: waiting for the connection'));
+    }
+    if (unprotected) {
+      item.dataset.unprotected = 'true';
+      head.append(el('span', 'tag unprotected', 'old format: not protected against replay'));
     }
     head.append(timeEl(ts));
     const body = el('div', 'body');

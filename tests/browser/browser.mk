@@ -1,6 +1,7 @@
 # Browser client tests, included by the top-level Makefile (`make test` runs them).
 #   make test-browser       everything below, in order
-#   make test-browser-unit  html/crypto.js against tests/vectors/v1.json, html/qr.js
+#   make test-browser-unit  html/crypto.js against tests/vectors/v1.json and v2.json,
+#                           html/replay.js's rules, html/qr.js
 #                           against reference matrices (node only, no browser)
 #   make test-browser-e2e   the page's files load promptly from the real server; then
 #                           the real server, Chromium pages and `sanctuary join`
@@ -28,7 +29,7 @@ test-browser-deps:
 	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 $(NPM) ci --prefix $(BROWSER_DIR) --no-audit --no-fund
 
 test-browser-unit:
-	cd $(BROWSER_DIR) && $(NODE) --test --test-reporter=spec crypto-vectors.test.mjs qr.test.mjs
+	cd $(BROWSER_DIR) && $(NODE) --test --test-reporter=spec crypto-vectors.test.mjs replay.test.mjs qr.test.mjs
 
 test-browser-e2e:
 	@test -x /usr/bin/chromium || { echo "test-browser-e2e: /usr/bin/chromium is missing (make setup installs it)"; exit 1; }
