@@ -12,7 +12,7 @@ export const WINDOW_MS = 10 * 60 * 1000;
 // forgotten, and raises the floor a connection we do not know must have sent after.
 export const MAX_SENDERS = 64;
 
-export const REFUSALS = {
+export const REFUSAL_TEXT = {
   repeated: 'repeated message (a replay)',
   window: 'sent at a time outside the accepted window (a replay, or a wrong clock)',
 };
@@ -41,7 +41,7 @@ export class ReplayGuard {
   }
 
   // null when the stamp of an authentic envelope from `from` is new (and remembers it),
-  // else the key of REFUSALS saying why not.
+  // else the key of REFUSAL_TEXT saying why not.
   check(from, stamp, nowMs = Date.now()) {
     if (Math.abs(stamp.sentMs - nowMs) > WINDOW_MS) return 'window';
     // A sender last heard from before the window can only be replayed out of it.

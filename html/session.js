@@ -31,7 +31,7 @@
 // Each Session stamps what it seals under its own session id.
 
 import { joinProof, seal, open, b64uEncode } from './crypto.js';
-import { Stamper, ReplayGuard, REFUSALS } from './replay.js';
+import { Stamper, ReplayGuard, REFUSAL_TEXT } from './replay.js';
 
 // The chat's address: the server's --public-ws-url when it gives one (a reverse proxy
 // that terminates TLS), else the page's own host on the chat port.
@@ -194,7 +194,7 @@ export class Session extends EventTarget {
     const opened = open(this.keys, header, body);
     if (opened === null) return { opened: null, why: null };
     const refusal = opened.stamp && this.guard.check(header.from, opened.stamp);
-    if (refusal) return { opened: null, why: REFUSALS[refusal] };
+    if (refusal) return { opened: null, why: REFUSAL_TEXT[refusal] };
     return { opened, why: null };
   }
 
