@@ -432,9 +432,8 @@ mod tests {
         assert!(!ct_eq(b"abc", b"ab"));
     }
 
-    #[test]
-    fn sealed_envelopes_open_and_bind_their_header_and_stamp() {
-        let keys = RoomKeys::from_master(&[7; 32]);
+    /// Fixed keys, a whisper's header and a stamp.
+    fn fixture() -> (RoomKeys, Header<'static>, Stamp) {
         let h = Header {
             room: "r",
             kind: Kind::Purr,
@@ -446,6 +445,12 @@ mod tests {
             counter: 7,
             sent_ms: 1_700_000_000_000,
         };
+        (RoomKeys::from_master(&[7; 32]), h, stamp)
+    }
+
+    #[test]
+    fn sealed_envelopes_open_and_bind_their_header_and_stamp() {
+        let (keys, h, stamp) = fixture();
         let body = seal(&keys, &h, &stamp, "hi <b>there</b>".as_bytes());
         assert!(is_well_formed_body(&body));
         let opened = open(&keys, &h, &body).expect("opens");
@@ -457,18 +462,7 @@ mod tests {
 
     #[test]
     fn a_version_byte_swapped_between_one_and_two_breaks_the_tag() {
-        let keys = RoomKeys::from_master(&[7; 32]);
-        let h = Header {
-            room: "r",
-            kind: Kind::Msg,
-            from: "a",
-            to: "",
-        };
-        let stamp = Stamp {
-            sid: [1; 8],
-            counter: 1,
-            sent_ms: 5,
-        };
+        let (keys, h, stamp) = fixture();
         for body in [
             seal_with_iv(&keys, &h, [9; 16], Some(&stamp), b"twenty bytes or more!"),
             seal_with_iv(&keys, &h, [9; 16], None, b"twenty bytes or more!"),

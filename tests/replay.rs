@@ -8,7 +8,7 @@ mod common;
 
 use common::*;
 use sanctuary::client::{Event, Session};
-use sanctuary::crypto::{self, Header, Kind, RoomKeys, Stamp};
+use sanctuary::crypto::{self, Stamp};
 use sanctuary::protocol::now_ms;
 use sanctuary::replay::{Refusal, Stamper};
 use std::net::TcpStream;
@@ -42,16 +42,6 @@ fn message_from(bob: &mut Session, from: &str) -> Event {
 
 fn refused_as(e: &Event, why: Refusal) -> bool {
     matches!(e, Event::Message { text: Err(reason), sent: None, .. } if *reason == why.to_string())
-}
-
-fn seal_msg(keys: &RoomKeys, room: &str, from: &str, stamp: &Stamp, text: &str) -> String {
-    let h = Header {
-        room,
-        kind: Kind::Msg,
-        from,
-        to: "",
-    };
-    crypto::seal(keys, &h, stamp, text.as_bytes())
 }
 
 #[test]
@@ -91,8 +81,14 @@ fn a_message_sealed_with_a_1999_clock_is_refused_and_a_current_one_shows_its_own
         counter: 1,
         sent_ms: NINETEEN_NINETY_NINE,
     };
-    let body = seal_msg(&keys, &room, "mallory", &old, "party like it's 1999");
-    send(&mut mallory, serde_json::json!({"t":"msg","body":body}));
+    send_sealed(
+        &mut mallory,
+        &keys,
+        &room,
+        "mallory",
+        &old,
+        "party like it's 1999",
+    );
     let dated = message_from(&mut bob, "mallory");
     assert!(refused_as(&dated, Refusal::OutOfWindow), "{dated:?}");
 
@@ -102,8 +98,14 @@ fn a_message_sealed_with_a_1999_clock_is_refused_and_a_current_one_shows_its_own
         counter: 1,
         sent_ms: now_ms() - 5 * 60 * 1000,
     };
-    let body = seal_msg(&keys, &room, "mallory", &slow, "my clock is slow");
-    send(&mut mallory, serde_json::json!({"t":"msg","body":body}));
+    send_sealed(
+        &mut mallory,
+        &keys,
+        &room,
+        "mallory",
+        &slow,
+        "my clock is slow",
+    );
     match message_from(&mut bob, "mallory") {
         Event::Message {
             text: Ok(text),
@@ -127,9 +129,9 @@ fn a_body_sent_twice_by_the_same_connection_is_refused_the_second_time() {
     let mut mallory = raw_member(&srv, &room, "mallory", &keys);
 
     let mut stamper = Stamper::default();
-    let body = seal_msg(&keys, &room, "mallory", &stamper.stamp(), "once only");
-    send(&mut mallory, serde_json::json!({"t":"msg","body":body}));
-    send(&mut mallory, serde_json::json!({"t":"msg","body":body}));
+    let once = stamper.stamp();
+    send_sealed(&mut mallory, &keys, &room, "mallory", &once, "once only");
+    send_sealed(&mut mallory, &keys, &room, "mallory", &once, "once only");
     assert_eq!(
         text_of(&message_from(&mut bob, "mallory")),
         Some("once only")
@@ -137,8 +139,15 @@ fn a_body_sent_twice_by_the_same_connection_is_refused_the_second_time() {
     let again = message_from(&mut bob, "mallory");
     assert!(refused_as(&again, Refusal::Repeated), "{again:?}");
     // The connection's next envelope is accepted: only the repeat was refused.
-    let body = seal_msg(&keys, &room, "mallory", &stamper.stamp(), "and then this");
-    send(&mut mallory, serde_json::json!({"t":"msg","body":body}));
+    let next = stamper.stamp();
+    send_sealed(
+        &mut mallory,
+        &keys,
+        &room,
+        "mallory",
+        &next,
+        "and then this",
+    );
     assert_eq!(
         text_of(&message_from(&mut bob, "mallory")),
         Some("and then this")

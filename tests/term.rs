@@ -7,8 +7,8 @@ mod common;
 
 use common::*;
 use crossbeam_channel::{Receiver, RecvTimeoutError};
-use sanctuary::client::Event;
-use sanctuary::crypto::{self, Header, Kind, RoomKeys};
+use sanctuary::client::{Event, Session};
+use sanctuary::crypto::{self, RoomKeys};
 use sanctuary::replay::Stamper;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener};
@@ -188,6 +188,17 @@ fn create_room(srv: &Server, alias: &str) -> (Term, String) {
 }
 
 /// A port on 127.0.0.1 that nothing listens on.
+/// alice (a `sanctuary::client` session) in a new room with a passphrase, and bob, a
+/// terminal client, joined by its invite; alice has seen bob arrive.
+fn alice_and_terminal_bob(srv: &Server) -> (String, RoomKeys, Session, Term) {
+    let (room, secret) = (new_room(), new_secret());
+    let keys = RoomKeys::derive(&room, &secret);
+    let (mut alice, _) = enter(srv, &room, "alice", &keys);
+    let bob = Term::spawn(&[&invite(srv, &room, &secret), "--alias", "bob"]);
+    wait_for(&mut alice, "bob", |e| matches!(e, Event::Joined { .. }));
+    (room, keys, alice, bob)
+}
+
 fn closed_port() -> SocketAddr {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind");
     l.local_addr().expect("addr")
@@ -347,31 +358,20 @@ fn escape_sequences_and_html_in_a_message_print_inert() {
 #[test]
 fn a_message_that_fails_authentication_is_flagged_and_not_shown() {
     let srv = Server::start(&[]);
-    let (room, secret) = (new_room(), new_secret());
-    let keys = RoomKeys::derive(&room, &secret);
-    let (mut alice, _) = enter(&srv, &room, "alice", &keys);
-    let mut bob = Term::spawn(&[&invite(&srv, &room, &secret), "--alias", "bob"]);
-    wait_for(&mut alice, "bob", |e| matches!(e, Event::Joined { .. }));
+    let (room, keys, _alice, mut bob) = alice_and_terminal_bob(&srv);
 
     // mallory knows k_auth (the server does too) but not the message keys.
     let mut ws = raw_member(&srv, &room, "mallory", &keys);
     let wrong = RoomKeys::from_master(&[9; 32]);
-    let h = Header {
-        room: &room,
-        kind: Kind::Msg,
-        from: "mallory",
-        to: "",
-    };
-    let body = crypto::seal(
+    let stamp = Stamper::default().stamp();
+    send_sealed(
+        &mut ws,
         &wrong,
-        &h,
-        &Stamper::default().stamp(),
-        b"transfer the money",
+        &room,
+        "mallory",
+        &stamp,
+        "transfer the money",
     );
-    ws.send(Message::text(
-        serde_json::json!({"t":"msg","body":body}).to_string(),
-    ))
-    .expect("msg");
 
     bob.expect("! message from mallory is not shown: message authentication failed");
     let (status, out, _) = bob.wait();
@@ -382,11 +382,7 @@ fn a_message_that_fails_authentication_is_flagged_and_not_shown() {
 #[test]
 fn a_replayed_message_prints_as_a_warning_and_times_are_the_senders_own() {
     let srv = Server::start(&[]);
-    let (room, secret) = (new_room(), new_secret());
-    let keys = RoomKeys::derive(&room, &secret);
-    let (mut alice, _) = enter(&srv, &room, "alice", &keys);
-    let mut bob = Term::spawn(&[&invite(&srv, &room, &secret), "--alias", "bob"]);
-    wait_for(&mut alice, "bob", |e| matches!(e, Event::Joined { .. }));
+    let (room, keys, mut alice, mut bob) = alice_and_terminal_bob(&srv);
     let mut eve = raw_member(&srv, &room, "eve", &keys);
 
     // A sender whose clock is 7 minutes slow: the line bears its time, not the server's.
@@ -395,17 +391,7 @@ fn a_replayed_message_prints_as_a_warning_and_times_are_the_senders_own() {
         counter: 1,
         sent_ms: sanctuary::protocol::now_ms() - 7 * 60 * 1000,
     };
-    let h = Header {
-        room: &room,
-        kind: Kind::Msg,
-        from: "eve",
-        to: "",
-    };
-    let body = crypto::seal(&keys, &h, &slow, b"my clock is slow");
-    eve.send(Message::text(
-        serde_json::json!({"t":"msg","body":body}).to_string(),
-    ))
-    .expect("msg");
+    send_sealed(&mut eve, &keys, &room, "eve", &slow, "my clock is slow");
     let day_secs = slow.sent_ms / 1000 % 86_400;
     let utc = format!("[{:02}:{:02}]", day_secs / 3600, day_secs / 60 % 60);
     let line = bob.expect("my clock is slow");
