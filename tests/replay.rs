@@ -218,3 +218,24 @@ fn the_receivers_replay_memory_survives_its_reconnection() {
     let replay = message_from(&mut bob, "alice");
     assert!(refused_as(&replay, Refusal::Repeated), "{replay:?}");
 }
+
+#[test]
+fn a_v1_envelope_from_an_older_client_is_shown_without_an_authenticated_time() {
+    let srv = Server::start(&[]);
+    let (room, keys) = (new_room(), new_keys());
+    let (mut bob, _) = enter(&srv, &room, "bob", &keys);
+    let mut old = raw_member(&srv, &room, "old", &keys);
+    let h = crypto::Header {
+        room: &room,
+        kind: crypto::Kind::Msg,
+        from: "old",
+        to: "",
+    };
+    let body = crypto::seal_with_iv(&keys, &h, crypto::random_bytes(), None, b"from a v1 page");
+    send(&mut old, serde_json::json!({"t":"msg","body":body}));
+    // Shown (the caller marks it as unprotected), with no sender's time to show.
+    assert!(matches!(
+        message_from(&mut bob, "old"),
+        Event::Message { text: Ok(ref t), sent: None, .. } if t == "from a v1 page"
+    ));
+}

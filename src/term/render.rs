@@ -230,9 +230,9 @@ impl Painter {
         let who = field(alias);
         match farewell {
             Some(Ok(text)) => self.system(now_ms(), &format!("{who} left: {}", body(text))),
-            Some(Err(_)) => self.warning(
+            Some(Err(why)) => self.warning(
                 now_ms(),
-                &format!("{who} left; their farewell failed authentication"),
+                &format!("{who} left; their farewell is not shown: {}", field(why)),
             ),
             None if reason == "gone" => {
                 self.system(now_ms(), &format!("{who} lost connection and left"))
@@ -397,8 +397,12 @@ mod tests {
                 .ends_with("* bob left: bye all")
         );
         assert!(
-            p.left("bob", "exit", Some(&Err("bad".into())))
-                .contains("! bob left; their farewell failed")
+            p.left(
+                "bob",
+                "exit",
+                Some(&Err("repeated message (a replay)".into()))
+            )
+            .ends_with("! bob left; their farewell is not shown: repeated message (a replay)")
         );
         assert!(p.kicked("me", "bob").ends_with("* you were removed by bob"));
         assert!(

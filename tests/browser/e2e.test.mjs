@@ -931,7 +931,7 @@ describe('a captured message replayed to a page', () => {
     await srv?.stop();
   });
 
-  step('is shown once; the replay and a 1999 copy are warnings; the time is the sender\'s', T, async () => {
+  step('is shown once; the replay and a 1999 copy are warnings; the time is the sender\'s; v1 is marked', T, async () => {
     srv = await startServer();
     P = await openPage(browser);
     await P.page.goto(srv.url);
@@ -969,6 +969,7 @@ describe('a captured message replayed to a page', () => {
       await visit([
         captured,
         c.seal(keys, header, 'party like it is 1999', { sid: 'fedcba9876543210', counter: 1, sentMs: 915148800000 }),
+        c.seal(keys, header, 'from an old page 3', null),
         c.seal(keys, header, 'the marker 2', { sid: 'fedcba9876543211', counter: 1, sentMs: Date.now() }),
       ]);
     }, { room, sec, port: srv.config.ws_port, sentMs });
@@ -977,8 +978,11 @@ describe('a captured message replayed to a page', () => {
     const shown = await P.page.$$eval('#log [data-kind="msg"][data-from="alice"]', (es) => es.map((e) => ({
       text: e.querySelector('.body').textContent,
       time: e.querySelector('time').dateTime,
+      unprotected: e.querySelector('.tag.unprotected')?.textContent ?? null,
     })));
-    assert.deepEqual(shown.map((m) => m.text), ['meet me at noon 1', 'the marker 2']);
+    assert.deepEqual(shown.map((m) => m.text), ['meet me at noon 1', 'from an old page 3', 'the marker 2']);
+    // A v1 envelope (a page from before the extension) is shown, marked.
+    assert.deepEqual(shown.map((m) => m.unprotected), [null, 'old format: not protected against replay', null]);
     assert.equal(shown[0].time, new Date(sentMs).toISOString(), 'the time shown is alice\'s own');
     const warnings = await P.page.$$eval('#log [data-event="unverified"]', (es) => es.map((e) => e.querySelector('.text').textContent));
     assert.deepEqual(warnings, [
