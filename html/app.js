@@ -5,7 +5,7 @@
 
 import { randomBytes, b64uEncode, wipeKeys } from './crypto.js';
 import { deriveRoomKeys } from './kdf.js';
-import { Session, chatUrl } from './session.js';
+import { Session, chatUrl, sameAlias } from './session.js';
 import { ReplayGuard } from './replay.js';
 import { ChatView } from './view.js';
 import { COMMANDS, parseLine, suggest } from './commands.js';
@@ -215,8 +215,9 @@ function openSession(params) {
   on('joined', ({ alias: who, rejoined: back }) => {
     if (!room) return;
     // A member that came back with its resume token replaced its old connection without
-    // a `left` (perhaps spelling its name in another case): one entry, moved last.
-    const same = (m) => m.toLowerCase() === who.toLowerCase();
+    // a `left` (perhaps spelling its name in another case or look-alike): one entry,
+    // moved last.
+    const same = (m) => sameAlias(m, who);
     if (!back && room.members.includes(who)) return;
     if (room.creator && same(room.creator)) room.creator = who;
     room.members = [...room.members.filter((m) => !same(m)), who];

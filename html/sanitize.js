@@ -6,6 +6,10 @@
 //   - the allowed HTML subset (ALLOWED below), but only tags that are well formed and, for
 //     non-void ones, closed later in the message; a link needs an http(s) href and an
 //     image a usable src. Anything else that looks like a tag stays literal text.
+//     Images are shown only from data: URLs. An http(s) image becomes a link the reader
+//     may follow, "[image: alt] URL", never fetched by itself: an image fetched on display
+//     would tell its server who reads the room, and when (the CSP's img-src allows no
+//     other site either).
 //   - a small Markdown subset: **bold**, *italic*, `code` and ``` fenced code blocks ```.
 //   - bare http(s) URLs become links.
 // The text is read by this file's own small tokeniser, never by the browser's HTML parser,
@@ -50,17 +54,19 @@ function linkHref(value) {
   return absoluteUrl(value, ['http:', 'https:'])?.href ?? null;
 }
 
-function imageSrc(value) {
+// { src } for a data: image of a raster type, { href } for an http(s) one (shown as a
+// link, never loaded), null for anything else.
+function imageSource(value) {
   let url;
   try {
     url = new URL(value);
   } catch {
     return null;
   }
-  if (url.protocol === 'http:' || url.protocol === 'https:') return url.hostname ? url.href : null;
+  if (url.protocol === 'http:' || url.protocol === 'https:') return url.hostname ? { href: url.href } : null;
   if (url.protocol !== 'data:') return null;
   const meta = url.pathname.slice(0, url.pathname.indexOf(','));
-  return IMAGE_TYPES.has(meta.split(';')[0].trim().toLowerCase()) ? url.href : null;
+  return IMAGE_TYPES.has(meta.split(';')[0].trim().toLowerCase()) ? { src: url.href } : null;
 }
 
 // http(s) URLs in running text. Trailing punctuation is the sentence's, not the URL's,
@@ -203,8 +209,8 @@ function settleTags(tokens) {
       if (!tok.href) tok.t = 'text';
     }
     if (tok.t === 'void' && tok.name === 'img') {
-      tok.src = imageSrc(tok.attrs.get('src') ?? '');
-      if (!tok.src) tok.t = 'text';
+      tok.image = imageSource(tok.attrs.get('src') ?? '');
+      if (!tok.image) tok.t = 'text';
     }
   }
   const open = new Map();
@@ -421,9 +427,14 @@ function renderInline(src, out, doc) {
     if (tok.t === 'void') {
       if (tok.name === 'br') {
         top.el.append(doc.createElement('br'));
+      } else if (tok.image.href) {
+        // A remote image: its address, to follow on purpose (plain text inside a link).
+        const alt = tok.attrs.get('alt');
+        const label = `[image${alt ? `: ${alt}` : ''}] ${tok.image.href}`;
+        top.el.append(top.link ? doc.createTextNode(label) : link(doc, tok.image.href, label));
       } else {
         const img = doc.createElement('img');
-        img.src = tok.src;
+        img.src = tok.image.src;
         img.alt = tok.attrs.get('alt') ?? '';
         img.referrerPolicy = 'no-referrer';
         img.loading = 'lazy';

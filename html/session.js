@@ -4,7 +4,7 @@
 //
 // Events (CustomEvent detail):
 //   welcome {members, creator, created, recreated, resume}   joined {alias, rejoined}
-//   msg {from, text, ts, unprotected, own}   purr {from, to, text, ts, unprotected, own}
+//   msg {from, text, ts, unprotected, own}   purr {from, to, text, ts, unprotected, own, addressee}
 //                               (ts: the sender's authenticated clock; for a v1 envelope,
 //                               unprotected: true and ts the server's)
 //   unverified {kind, from, why}   (not shown: why is null when the tag failed, else a
@@ -49,6 +49,36 @@ export function wsUrl(loc, port) {
 }
 
 // Errors after which the attempt to get in cannot go on as it is.
+// The alias as a reader sees it (PROTOCOL.md section 5, extension; the server's rule is
+// src/alias.rs, and both are checked against tests/vectors/aliases.json): lowercase;
+// 1, i, l -> l; 0 -> o; 5 -> s; 2 -> z; 8 -> b; . _ - dropped; then rn -> m, vv -> w.
+const FOLD = { 1: 'l', i: 'l', 0: 'o', 5: 's', 2: 'z', 8: 'b', '.': '', _: '', '-': '' };
+export function aliasSkeleton(alias) {
+  let out = '';
+  for (const c of alias.toLowerCase()) {
+    const f = FOLD[c] ?? c;
+    const pair = out.slice(-1) + f;
+    if (pair === 'rn' || pair === 'vv') out = out.slice(0, -1) + (pair === 'rn' ? 'm' : 'w');
+    else out += f;
+  }
+  return out;
+}
+
+// Whether two aliases name the same member (the server lets only one of them in a room).
+export function sameAlias(a, b) {
+  return aliasSkeleton(a) === aliasSkeleton(b);
+}
+
+// Who a whisper is for, as its reader (alias `self`) sees it: 'own' (we sent it: the
+// server hands a whisper back to its sender), 'you' (it names us), or 'other': it names
+// someone else, so a server relaying it here is misbehaving, and the page must not
+// present it as ours. Exact comparisons: the server stamps `from` as each member spells
+// its alias and relays a purr only to the exact alias its `to` names.
+export function whisperAddressee(from, to, self) {
+  if (from === self) return 'own';
+  return to === self ? 'you' : 'other';
+}
+
 const REFUSALS = new Set(['bad_alias', 'alias_taken', 'bad_room', 'bad_proof', 'room_full', 'server_full', 'bad_field']);
 
 // A burst of rate_limited errors is over when none has come for this long; by then the
@@ -144,7 +174,9 @@ export class Session extends EventTarget {
         if (own) this.pending.delete(str(f.body));
         const { text, stamp } = opened;
         const ts = stamp ? stamp.sentMs : Number(f.ts) || Date.now();
-        return this.#emit(f.t, { from: header.from, to: header.to, text, ts, unprotected: !stamp, own });
+        const d = { from: header.from, to: header.to, text, ts, unprotected: !stamp, own };
+        if (f.t === 'purr') d.addressee = whisperAddressee(header.from, header.to, this.alias);
+        return this.#emit(f.t, d);
       }
       case 'left': {
         const alias = str(f.alias);

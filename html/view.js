@@ -88,7 +88,7 @@ const FORMATTING = [
   ['**bold**  *italic*', 'Markdown: bold and italic'],
   ['`code`', 'code in a line; ``` on lines of their own fences a code block'],
   ['https://…', 'addresses starting with http:// or https:// become links'],
-  ['<b> <i> <u> <s> <code> <pre> <a href> <img src> …', 'this HTML too, when the tag is closed again (<b>…</b>; <br> and <img> stand alone): also <em>, <strong>, <blockquote>, <p>, <br>, <h1>–<h6>, lists'],
+  ['<b> <i> <u> <s> <code> <pre> <a href> <img src> …', 'this HTML too, when the tag is closed again (<b>…</b>; <br> and <img> stand alone): also <em>, <strong>, <blockquote>, <p>, <br>, <h1>–<h6>, lists. Images show from data: URLs only; an http(s) image becomes a link you may follow, never loaded by itself'],
   ['everything else', 'shows exactly as typed: <String>, a<b, <bob@example.com>, <3'],
 ];
 
@@ -145,9 +145,10 @@ export class ChatView {
   }
 
   // queued: typed while the connection was lost, shown as waiting until it is sent.
+  // addressee (whispers): 'own', 'you' or 'other' (session.js whisperAddressee).
   // ts: the sender's authenticated clock; unprotected: a v1 envelope (no stamp), which
   // could be a replay and is marked so.
-  message({ kind, from, to, text, ts, own, queued = false, unprotected = false }) {
+  message({ kind, from, to, text, ts, own, addressee, queued = false, unprotected = false }) {
     // "/me waves" reads "* alice waves", with the name the message is authenticated under.
     const action = actionText(text);
     const item = el('article', `entry ${kind}${own ? ' own' : ''}${action !== null ? ' action' : ''}${queued ? ' queued' : ''}`);
@@ -161,7 +162,10 @@ export class ChatView {
     const head = el('header', 'meta');
     head.append(el('span', 'who', own ? 'You' : from));
     if (kind === 'purr') {
-      head.append(el('span', 'tag', own ? `whisper to ${to}` : 'whispered to you'));
+      item.dataset.addressee = own ? 'own' : addressee;
+      if (own) head.append(el('span', 'tag', `whisper to ${to}`));
+      else if (addressee === 'you') head.append(el('span', 'tag', 'whispered to you'));
+      else head.append(el('span', 'tag warning', `whisper to ${to}, not meant for you: the server should not have relayed it here`));
     }
     if (queued) {
       item.dataset.state = 'queued';
@@ -169,7 +173,7 @@ export class ChatView {
     }
     if (unprotected) {
       item.dataset.unprotected = 'true';
-      head.append(el('span', 'tag unprotected', 'old format: not protected against replay'));
+      head.append(el('span', 'tag warning unprotected', 'old format: not protected against replay'));
     }
     head.append(timeEl(ts));
     const body = el('div', 'body');

@@ -23,6 +23,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use zeroize::Zeroizing;
 
+use crate::alias;
 use crate::cli::{Limits, Moderation};
 use crate::crypto;
 use crate::protocol::{self, RESUME_LEN, Refusal, Request};
@@ -106,8 +107,7 @@ impl Room {
 
     /// Remembers that `alias` went without saying goodbye (its connection ended).
     fn record_gone(&mut self, alias: &str) {
-        self.recently_gone
-            .retain(|(a, _)| !a.eq_ignore_ascii_case(alias));
+        self.recently_gone.retain(|(a, _)| !alias::same(a, alias));
         if self.recently_gone.len() >= RECENTLY_GONE_MAX {
             self.recently_gone.pop_front();
         }
@@ -122,8 +122,7 @@ impl Room {
         self.recently_gone
             .retain(|(_, at)| now.saturating_duration_since(*at) < REJOIN_WINDOW);
         let before = self.recently_gone.len();
-        self.recently_gone
-            .retain(|(a, _)| !a.eq_ignore_ascii_case(alias));
+        self.recently_gone.retain(|(a, _)| !alias::same(a, alias));
         self.recently_gone.len() < before
     }
 }
@@ -296,13 +295,14 @@ impl Broker {
             conn.out.close(close::BAD_PROOF, "wrong room secret");
             return Ok(());
         }
-        // The alias's holder is replaced only by a join that brings the holder's own
-        // token (compared in constant time): anyone else, the room's other members
+        // An alias is held by whoever has one that looks the same (`alias::same`: case
+        // and look-alikes such as `AIice` for `Alice`). The holder is replaced only by a
+        // join that brings the holder's own token (compared in constant time): anyone else, the room's other members
         // included, gets `alias_taken` as before and cannot take over the name.
         let held = room
             .members
             .iter()
-            .position(|m| m.alias.eq_ignore_ascii_case(&alias));
+            .position(|m| alias::same(&m.alias, &alias));
         let replaced = match held {
             None => None,
             Some(i) if resume.is_some_and(|t| crypto::ct_eq(&t, &room.members[i].resume[..])) => {
@@ -395,7 +395,11 @@ impl Broker {
             ),
             None => None,
         };
-        room.seq += 1;
+        // Only what every member gets advances `seq`: a whisper carries the number of
+        // the last `msg`, so no one sees a gap where a whisper went to others.
+        if target.is_none() {
+            room.seq += 1;
+        }
         let from = room
             .members
             .iter()
@@ -429,19 +433,19 @@ impl Broker {
         let (room_id, room) = self.seat(conn.id)?;
         let room_id = room_id.to_owned();
         let by = Self::alias_of(room, conn.id);
-        if by.eq_ignore_ascii_case(alias) {
+        if alias::same(&by, alias) {
             return Err(Refusal::new(
                 Code::SelfKick,
                 "you cannot kick yourself; use /exit",
             ));
         }
         check_moderator(moderation, room, conn.id)?;
-        // Any case, as for self_kick: aliases are unique without regard to case, so
+        // Look-alikes match, as for self_kick: aliases are unique by `alias::same`, so
         // this names one member at most, and the frame names it as it calls itself.
         let (victim, alias) = room
             .members
             .iter()
-            .find(|m| m.alias.eq_ignore_ascii_case(alias))
+            .find(|m| alias::same(&m.alias, alias))
             .map(|m| (m.conn.clone(), m.alias.clone()))
             .ok_or(Refusal::new(
                 Code::NoMember,
@@ -833,31 +837,30 @@ mod tests {
         );
     }
 
+    fn seqs(m: &Member) -> Vec<u64> {
+        m.take().iter().filter_map(|f| f["seq"].as_u64()).collect()
+    }
+
+    fn purr(b: &mut Broker, m: &Member, to: &str) {
+        let req = Request::Purr {
+            to: to.into(),
+            body: BODY.into(),
+        };
+        send(b, m, req);
+    }
+
     #[test]
-    fn seq_counts_relayed_frames_in_each_room_separately() {
+    fn seq_counts_msgs_in_each_room_separately_and_a_purr_repeats_the_last() {
         let mut b = broker(Moderation::Anyone);
         let [alice, bob, carol] = [1, 2, 3].map(|id| Member::new(id, 100));
         enter(&mut b, &alice, "alice");
         enter(&mut b, &bob, "bob");
         enter_room(&mut b, &carol, OTHER_ROOM, "carol");
+        purr(&mut b, &bob, "alice");
         msg(&mut b, &alice);
-        send(
-            &mut b,
-            &bob,
-            Request::Purr {
-                to: "alice".into(),
-                body: BODY.into(),
-            },
-        );
+        purr(&mut b, &bob, "alice");
         // Refusals and other frames do not count.
-        send(
-            &mut b,
-            &bob,
-            Request::Purr {
-                to: "nobody".into(),
-                body: BODY.into(),
-            },
-        );
+        purr(&mut b, &bob, "nobody");
         send(
             &mut b,
             &bob,
@@ -867,16 +870,30 @@ mod tests {
         );
         msg(&mut b, &bob);
         msg(&mut b, &carol);
-        let seqs = |m: &Member| -> Vec<u64> {
-            m.take().iter().filter_map(|f| f["seq"].as_u64()).collect()
-        };
-        assert_eq!(seqs(&alice), [1, 2, 3]);
-        assert_eq!(seqs(&bob), [1, 2, 3]);
+        assert_eq!(seqs(&alice), [0, 1, 1, 2]);
+        assert_eq!(seqs(&bob), [0, 1, 1, 2]);
         assert_eq!(seqs(&carol), [1]);
     }
 
     #[test]
-    fn whispers_need_the_exact_alias_and_kicks_take_any_case() {
+    fn a_bystander_sees_no_gap_where_others_whispered() {
+        let mut b = broker(Moderation::Anyone);
+        let [alice, bob, carol] = seated(&mut b, ["alice", "bob", "carol"]);
+        msg(&mut b, &alice);
+        purr(&mut b, &bob, "carol");
+        purr(&mut b, &carol, "bob");
+        msg(&mut b, &alice);
+        assert_eq!(
+            seqs(&alice),
+            [1, 2],
+            "consecutive: the whispers left no trace"
+        );
+        assert_eq!(seqs(&bob), [1, 1, 1, 2]);
+        assert_eq!(seqs(&carol), [1, 1, 1, 2]);
+    }
+
+    #[test]
+    fn whispers_need_the_exact_alias_and_kicks_take_any_case_or_look_alike() {
         let mut b = broker(Moderation::Anyone);
         let [alice, bob, carol] = seated(&mut b, ["Alice", "bob", "carol"]);
 
@@ -898,11 +915,13 @@ mod tests {
         let kick = |alias: &str| Request::Kick {
             alias: alias.into(),
         };
-        send(&mut b, &alice, kick("ALICE"));
-        assert_eq!(error_code(&alice.take()), Some("self_kick"));
+        for me in ["ALICE", "A1ice", "al.ice"] {
+            send(&mut b, &alice, kick(me));
+            assert_eq!(error_code(&alice.take()), Some("self_kick"), "{me}");
+        }
         send(&mut b, &alice, kick("dave"));
         assert_eq!(error_code(&alice.take()), Some("no_member"));
-        send(&mut b, &alice, kick("BOB"));
+        send(&mut b, &alice, kick("B0B"));
         let kicked = carol.take();
         assert_eq!(
             (&kicked[0]["t"], &kicked[0]["alias"], &kicked[0]["by"]),
@@ -959,7 +978,7 @@ mod tests {
     }
 
     #[test]
-    fn the_holders_token_takes_its_seat_and_the_role_without_a_left() {
+    fn the_holders_token_takes_its_seat_under_a_look_alike_spelling_and_the_role_without_a_left() {
         let mut b = broker(Moderation::Creator);
         let [alice, bob] = [1, 2].map(|id| Member::new(id, 100));
         enter(&mut b, &alice, "alice");
@@ -968,15 +987,15 @@ mod tests {
         bob.take();
 
         let alice2 = Member::new(3, 100);
-        join_with(&mut b, &alice2, "Alice", Some(token));
+        join_with(&mut b, &alice2, "AIice", Some(token));
         assert_eq!(alice.closed(), Some(close::REPLACED));
         let welcome = alice2.take();
-        assert_eq!(welcome[0]["members"], serde_json::json!(["bob", "Alice"]));
-        assert_eq!(welcome[0]["creator"], "Alice", "the role stays with her");
+        assert_eq!(welcome[0]["members"], serde_json::json!(["bob", "AIice"]));
+        assert_eq!(welcome[0]["creator"], "AIice", "the role stays with her");
         assert_ne!(token_of(&welcome), token, "a new token each welcome");
         assert_eq!(
             bob.take(),
-            [serde_json::json!({"t":"joined","alias":"Alice","rejoined":true})]
+            [serde_json::json!({"t":"joined","alias":"AIice","rejoined":true})]
         );
         assert_eq!(creator(&b), 3);
         assert!(!b.seats.contains_key(&1));

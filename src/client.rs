@@ -11,7 +11,7 @@ use tungstenite::{Message, WebSocket};
 
 use crate::crypto::{self, Header, Kind, RoomKeys};
 use crate::replay::{ReplayGuard, Stamper};
-use crate::wire::{Code, DecodeError, ServerFrame, Welcome};
+use crate::wire::{Code, DecodeError, ServerFrame, Welcome, close};
 
 /// Why a client operation failed.
 #[derive(Debug)]
@@ -45,6 +45,15 @@ impl std::fmt::Display for ClientError {
 
 impl std::error::Error for ClientError {}
 
+impl ClientError {
+    fn server_full() -> ClientError {
+        ClientError::Refused {
+            code: Code::ServerFull,
+            message: String::new(),
+        }
+    }
+}
+
 impl From<io::Error> for ClientError {
     fn from(e: io::Error) -> Self {
         ClientError::Io(e)
@@ -58,12 +67,10 @@ impl From<tungstenite::Error> for ClientError {
             tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed => {
                 ClientError::Closed(None)
             }
-            // Over the connection caps, the server answers the handshake with 503.
+            // Over the connection caps, when it is already telling several others so
+            // over WebSocket, the server answers the handshake with 503.
             tungstenite::Error::Http(resp) if resp.status().as_u16() == 503 => {
-                ClientError::Refused {
-                    code: Code::ServerFull,
-                    message: String::new(),
-                }
+                ClientError::server_full()
             }
             other => ClientError::WebSocket(other),
         }
@@ -188,7 +195,14 @@ impl Client {
                 },
             )?;
         ws.get_mut().set_read_timeout(None)?;
-        let hello = read_json(&mut ws)?;
+        let hello = match read_json(&mut ws) {
+            // Over the connection caps the server finishes the handshake only to close
+            // with 1013 (PROTOCOL.md section 4).
+            Err(ClientError::Closed(Some(close::TRY_AGAIN))) => {
+                return Err(ClientError::server_full());
+            }
+            other => other?,
+        };
         let Ok(ServerFrame::Hello { nonce }) = ServerFrame::from_value(&hello) else {
             return Err(ClientError::Protocol(format!(
                 "expected hello v1, got {hello}"

@@ -22,6 +22,7 @@ pub mod wire;
 pub mod ws;
 
 pub(crate) mod admission;
+pub(crate) mod alias;
 pub(crate) mod broker;
 pub(crate) mod http;
 pub(crate) mod net;

@@ -19,6 +19,14 @@ fn assert_secure(head: &str) {
     }
     assert!(head.contains("frame-ancestors 'none'"));
     assert!(!head.contains("unsafe-inline") && !head.contains("unsafe-eval"));
+    // Images from the page itself and data: URLs only: an image in a message that the
+    // browser fetched from elsewhere would tell that server who reads the room.
+    let img_src = head
+        .split("img-src")
+        .nth(1)
+        .and_then(|rest| rest.split([';', '\r']).next())
+        .map(str::trim);
+    assert_eq!(img_src, Some("'self' data:"), "{head}");
 }
 
 #[test]

@@ -101,11 +101,24 @@ fn a_client_that_stops_reading_is_closed_while_the_others_receive_everything() {
 }
 
 /// Handshakes on `stream`; true when the server accepted the WebSocket.
+/// The connection was given a place: its handshake succeeded and `hello` came.
 fn handshake_ok(stream: TcpStream, addr: SocketAddr) -> Option<tungstenite::WebSocket<TcpStream>> {
     stream.set_read_timeout(Some(TIMEOUT)).expect("timeout");
-    tungstenite::client(format!("ws://{addr}/ws"), stream)
-        .ok()
-        .map(|(ws, _)| ws)
+    let (mut ws, _) = tungstenite::client(format!("ws://{addr}/ws"), stream).ok()?;
+    match ws.read() {
+        Ok(Message::Text(_)) => Some(ws),
+        _ => None,
+    }
+}
+
+/// What a refused WebSocket client reads: the close code and reason.
+fn refusal(stream: TcpStream, addr: SocketAddr) -> (u16, String) {
+    stream.set_read_timeout(Some(TIMEOUT)).expect("timeout");
+    let (mut ws, _) = tungstenite::client(format!("ws://{addr}/ws"), stream).expect("handshake");
+    match ws.read() {
+        Ok(Message::Close(Some(frame))) => (u16::from(frame.code), frame.reason.to_string()),
+        other => panic!("expected a close, got {other:?}"),
+    }
 }
 
 #[test]
@@ -123,15 +136,37 @@ fn connection_caps_hold_per_address_and_in_all() {
         "global cap"
     );
 
-    // The refusal is an HTTP 503 that says why.
-    let mut s = connect_from([127, 0, 0, 4], srv.ws);
-    let mut reply = String::new();
-    s.set_read_timeout(Some(TIMEOUT)).expect("timeout");
-    s.read_to_string(&mut reply).expect("read");
+    // A browser is shown no HTTP status, so the refusal is a close it can read.
+    assert_eq!(
+        refusal(connect_from([127, 0, 0, 4], srv.ws), srv.ws),
+        (1013, "server_full".to_owned())
+    );
+    // While refusals wait for handshakes that never come, further ones are an HTTP 503
+    // that says why, at once: refusing costs a bounded number of threads (4, and one
+    // may still be ending from above).
+    let mut silent = Vec::new();
+    let reply = loop {
+        assert!(silent.len() < 6, "every refusal got a thread of its own");
+        let mut s = connect_from([127, 0, 0, 5], srv.ws);
+        s.set_read_timeout(Some(Duration::from_millis(200)))
+            .expect("timeout");
+        let mut reply = String::new();
+        match s.read_to_string(&mut reply) {
+            Ok(_) => break reply,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => silent.push(s),
+            Err(e) => panic!("read: {e}"),
+        }
+    };
     assert!(
         reply.starts_with("HTTP/1.1 503") && reply.contains("server_full"),
         "{reply}"
     );
+    assert!(
+        silent.len() >= 3,
+        "only {} refusals were told over WebSocket",
+        silent.len()
+    );
+    drop(silent);
 
     // Places are given back when connections end.
     drop((a1, a2, b1));

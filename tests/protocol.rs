@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use sanctuary::client::{ClientError, Event};
-use sanctuary::crypto;
+use sanctuary::crypto::{self, RoomKeys};
 use sanctuary::wire::Welcome;
 use serde_json::json;
 use tungstenite::Message;
@@ -99,20 +99,29 @@ fn create_of_an_existing_room_with_its_auth_is_a_join() {
     );
 }
 
+/// Whether joining `room` as `alias` is refused `alias_taken`; admits it otherwise.
+fn alias_taken(srv: &Server, room: &str, alias: &str, keys: &RoomKeys) -> bool {
+    match srv.connect().enter(room, alias, keys.clone(), false) {
+        Ok(_) => false,
+        Err(ClientError::Refused { code, .. }) if code == "alias_taken" => true,
+        Err(e) => panic!("{alias}: {e}"),
+    }
+}
+
 #[test]
-fn alias_is_taken_regardless_of_case() {
+fn look_alike_aliases_are_taken_but_ordinary_names_are_admitted() {
     let srv = Server::start(&[]);
     let (room, keys) = (new_room(), new_keys());
-    let (_a, _) = enter(&srv, &room, "Alice", &keys);
-    let err = srv
-        .connect()
-        .enter(&room, "aLiCe", keys, false)
-        .err()
-        .expect("refused");
-    assert!(
-        matches!(err, ClientError::Refused { ref code, .. } if code == "alias_taken"),
-        "{err}"
-    );
+    let (_alice, _) = enter(&srv, &room, "Alice", &keys);
+    let (_mallory, _) = enter(&srv, &room, "mallory", &keys);
+    for twin in [
+        "aLiCe", "ALICE", "AIice", "A1ice", "al.ice", "rnallory", "MALL0RY",
+    ] {
+        assert!(alias_taken(&srv, &room, twin, &keys), "{twin} was admitted");
+    }
+    for name in ["alice2", "bob", "malory"] {
+        assert!(!alias_taken(&srv, &room, name, &keys), "{name} was refused");
+    }
 }
 
 #[test]
@@ -177,6 +186,42 @@ fn purr_reaches_target_and_sender_only_and_unknown_target_is_no_member() {
     a.purr("nobody", "x").expect("send");
     let e = wait_for(&mut a, "error", |e| matches!(e, Event::Error { .. }));
     assert!(matches!(e, Event::Error { ref code, .. } if code == "no_member"));
+}
+
+#[test]
+fn a_bystander_sees_consecutive_seqs_across_a_whisper_between_two_others() {
+    let srv = Server::start(&[]);
+    let (room, keys) = (new_room(), new_keys());
+    let (mut a, _) = enter(&srv, &room, "alice", &keys);
+    let (mut b, _) = enter(&srv, &room, "bob", &keys);
+    let (mut c, _) = enter(&srv, &room, "carol", &keys);
+    let seq = |e: Event| match e {
+        Event::Message { seq, .. } => seq,
+        other => panic!("expected a message, got {other:?}"),
+    };
+    // Each step waits until bob and carol have it, so the broker sees them in order.
+    let (mut bob, mut carol) = (Vec::new(), Vec::new());
+    a.say("before").expect("send");
+    for _ in 0..2 {
+        bob.push(seq(next(&mut b)));
+        carol.push(seq(next(&mut c)));
+        let (from, to) = if bob.len() == 1 {
+            (&mut b, "carol")
+        } else {
+            (&mut c, "bob")
+        };
+        from.purr(to, "between us").expect("send");
+    }
+    bob.push(seq(next(&mut b)));
+    carol.push(seq(next(&mut c)));
+    a.say("after").expect("send");
+    bob.push(seq(next(&mut b)));
+    carol.push(seq(next(&mut c)));
+    let alice = [seq(next(&mut a)), seq(next(&mut a))];
+    assert_eq!(alice[1], alice[0] + 1, "a gap betrays the whispers");
+    let expected = [alice[0], alice[0], alice[0], alice[1]];
+    assert_eq!(bob, expected, "a whisper repeats the last msg's seq");
+    assert_eq!(carol, expected);
 }
 
 #[test]

@@ -10,9 +10,10 @@ use crate::stats::Stats;
 /// (URL path, content type, bytes) of every file in `html/`.
 static ASSETS: &[(&str, &str, &[u8])] = include!(concat!(env!("OUT_DIR"), "/assets.rs"));
 
-/// No inline script or style, nothing from elsewhere but message images, no framing.
+/// No inline script or style, nothing from elsewhere (images in messages only as `data:`
+/// URLs: a remote one would tell its server who reads the room), no framing.
 pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
-img-src 'self' data: http: https:; connect-src 'self' ws: wss:; base-uri 'none'; \
+img-src 'self' data:; connect-src 'self' ws: wss:; base-uri 'none'; \
 form-action 'none'; frame-ancestors 'none'";
 
 /// What the page needs to know about the server, fixed at start-up.

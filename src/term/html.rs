@@ -1,67 +1,32 @@
-//! A message's HTML as plain text, read the way the page's sanitiser reads it: tags
-//! gone, entities decoded, script-like elements dropped with their content, links as
-//! `text <url>`, images as `[image: alt] <url>`, block ends as line breaks (`\n`).
+//! A message's text for the terminal, by the page's rules (html/sanitize.js): what someone
+//! typed shows as typed, so code (`Vec<String>`, `a<b && c>d`), addresses
+//! (`<bob@example.com>`) and `<3` survive. Only the page's HTML subset is read, and only
+//! where the page renders it: tags in [`ALLOWED`] that are well formed and, unless void,
+//! closed later in the message; links need an http(s) address, images a usable source.
+//! Those tags go and their text stays: blocks and `<br>` end lines (`\n`), list items
+//! start with `• `, links read `text <url>` (the URL alone when it is the text), images
+//! `[image: alt]`, followed by their URL when it is http(s). Any other `<` is text.
 //!
-//! The output is not yet safe to print: decoded entities can name control characters.
+//! Character references (`&amp;`) are decoded only in messages that use at least one such
+//! tag, as on the page. Markdown stays as typed: `**bold**` and `` `code` `` read well in
+//! a terminal as they are, and bare URLs are plain text already. A `` `code span` `` or a
+//! ``` fenced block ``` still keeps the tags and references inside it literal, as the page
+//! does.
+//!
+//! The output is not yet safe to print: decoded references can name control characters.
 //! [`super::render`] neutralises them afterwards.
 
-/// Elements whose content is code or widgets rather than prose: gone entirely (as in
-/// html/sanitize.js), plus the foreign svg and math.
-const DROP: &[&str] = &[
-    "script",
-    "style",
-    "template",
-    "iframe",
-    "frame",
-    "frameset",
-    "object",
-    "embed",
-    "applet",
-    "noscript",
-    "noembed",
-    "noframes",
-    "textarea",
-    "title",
-    "xmp",
-    "plaintext",
-    "select",
-    "option",
-    "head",
-    "meta",
-    "link",
-    "base",
-    "input",
-    "button",
-    "form",
-    "video",
-    "audio",
-    "source",
-    "track",
-    "canvas",
-    "map",
-    "area",
-    "portal",
-    "dialog",
-    "slot",
-    "svg",
-    "math",
-];
+use std::collections::HashMap;
 
-/// Their content is raw text up to the matching end tag (no tags inside).
-const RAW_TEXT: &[&str] = &[
-    "script", "style", "textarea", "title", "xmp", "iframe", "noembed", "noframes", "noscript",
-];
-
-/// Elements that never have content or an end tag.
-const VOID: &[&str] = &[
-    "area", "base", "br", "col", "embed", "frame", "hr", "img", "input", "keygen", "link", "meta",
-    "param", "source", "track", "wbr",
-];
-
-/// Elements that start and end a line.
-const BLOCK: &[&str] = &[
-    "p",
-    "div",
+/// The page's subset (sanitize.js `ALLOWED`).
+const ALLOWED: &[&str] = &[
+    "b",
+    "i",
+    "u",
+    "s",
+    "em",
+    "strong",
+    "code",
     "pre",
     "blockquote",
     "h1",
@@ -70,40 +35,92 @@ const BLOCK: &[&str] = &[
     "h4",
     "h5",
     "h6",
+    "p",
+    "br",
     "ul",
     "ol",
     "li",
-    "section",
-    "article",
-    "header",
-    "footer",
-    "aside",
-    "nav",
-    "main",
-    "address",
-    "figure",
-    "figcaption",
-    "details",
-    "summary",
-    "dl",
-    "dt",
-    "dd",
-    "table",
-    "tr",
-    "center",
-    "hr",
+    "a",
+    "img",
 ];
 
-/// Deeper nesting is not worth following (the page stops formatting there too).
-const MAX_DEPTH: usize = 64;
+/// Of those, the ones with no content and no closing tag.
+const VOID: &[&str] = &["br", "img"];
 
-struct Tag {
+/// And the ones that are lines of their own: paragraphs, headings, quotes and lists.
+fn is_block(name: &str) -> bool {
+    matches!(name, "p" | "pre" | "blockquote" | "ul" | "ol" | "li")
+        || matches!(name.as_bytes(), [b'h', b'1'..=b'6'])
+}
+
+/// The page builds no deeper elements; their text goes on in the enclosing one.
+const MAX_DEPTH: usize = 24;
+
+/// The `data:` images the page shows.
+const IMAGE_TYPES: &[&str] = &["image/png", "image/gif", "image/jpeg", "image/webp"];
+
+/// Plain text with `\n` for line breaks.
+pub fn to_text(message: &str) -> String {
+    let lines: Vec<&str> = message.split('\n').collect();
+    let mut parts = Vec::new();
+    let (mut start, mut i) = (0, 0);
+    while i < lines.len() {
+        let Some(n) = fence_open(lines[i]) else {
+            i += 1;
+            continue;
+        };
+        let closing = (i + 1..lines.len()).find(|&j| fence_close(lines[j]).is_some_and(|m| m >= n));
+        let Some(end) = closing else {
+            break; // no closing fence: nor for any later opening one
+        };
+        if i > start {
+            parts.push(inline(&lines[start..i].join("\n")));
+        }
+        parts.push(lines[i..=end].join("\n")); // as typed, fences and all
+        start = end + 1;
+        i = start;
+    }
+    if start < lines.len() {
+        parts.push(inline(&lines[start..].join("\n")));
+    }
+    parts.join("\n")
+}
+
+/// A line opening a fenced code block: its number of backticks.
+fn fence_open(line: &str) -> Option<usize> {
+    let (n, rest) = fence(line)?;
+    (!rest.contains('`')).then_some(n)
+}
+
+/// A line closing one: its number of backticks.
+fn fence_close(line: &str) -> Option<usize> {
+    let (n, rest) = fence(line)?;
+    rest.chars().all(is_space).then_some(n)
+}
+
+/// At most 3 spaces, then 3 or more backticks: (how many, the rest of the line).
+fn fence(line: &str) -> Option<(usize, &str)> {
+    let body = line.trim_start_matches(' ');
+    let rest = body.trim_start_matches('`');
+    let n = body.len() - rest.len();
+    (line.len() - body.len() <= 3 && n >= 3).then_some((n, rest))
+}
+
+/// JavaScript's `\s`, which the page's patterns use.
+fn is_space(c: char) -> bool {
+    c == '\u{FEFF}' || (c.is_whitespace() && c != '\u{85}')
+}
+
+/// A tag as the page's tokeniser reads it.
+struct Tag<'a> {
+    /// As typed, for when it turns out to be text after all.
+    raw: &'a str,
     name: String,
     end: bool,
     attrs: Vec<(String, String)>,
 }
 
-impl Tag {
+impl Tag<'_> {
     fn attr(&self, name: &str) -> Option<&str> {
         self.attrs
             .iter()
@@ -112,54 +129,276 @@ impl Tag {
     }
 }
 
-/// Plain text with `\n` for line breaks.
-pub fn to_text(html: &str) -> String {
-    let mut out = Out::default();
-    // Open links: (where their text starts in `out`, the checked URL).
-    let mut links: Vec<(usize, Option<String>)> = Vec::new();
-    let mut rest = html;
-    while let Some(lt) = rest.find('<') {
-        out.text(&decode_entities(&rest[..lt]));
-        rest = &rest[lt..];
-        let Some((tag, after)) = read_markup(rest) else {
-            // A `<` that starts no tag is just text.
-            out.text("<");
-            rest = &rest[1..];
+enum Token<'a> {
+    Text(&'a str),
+    /// A `code span`, backticks and all: no tags, no references inside.
+    Code(&'a str),
+    Tag(Tag<'a>),
+}
+
+/// Text, code spans and candidate tags, left to right. A code span wins over a tag inside
+/// it; a run of backticks with no equal run later is text.
+fn tokenize(src: &str) -> Vec<Token<'_>> {
+    let mut tokens = Vec::new();
+    let mut text = 0; // where the text not yet in `tokens` starts
+    let mut no_closer: HashMap<usize, usize> = HashMap::new(); // run length -> from where none
+    let mut i = 0;
+    while let Some(&b) = src.as_bytes().get(i) {
+        let found = match b {
+            b'`' => {
+                let n = backticks(&src[i..]);
+                let hopeless = no_closer.get(&n).is_some_and(|&from| from <= i + n);
+                let end = if hopeless {
+                    None
+                } else {
+                    backtick_run(src, i + n, n)
+                };
+                let Some(end) = end else {
+                    no_closer.entry(n).or_insert(i + n);
+                    i += n;
+                    continue;
+                };
+                Some(Token::Code(&src[i..end + n]))
+            }
+            b'<' => read_tag(&src[i..]).map(Token::Tag),
+            _ => None,
+        };
+        let Some(token) = found else {
+            i += 1;
             continue;
         };
+        if text < i {
+            tokens.push(Token::Text(&src[text..i]));
+        }
+        i += match &token {
+            Token::Text(s) | Token::Code(s) => s.len(),
+            Token::Tag(tag) => tag.raw.len(),
+        };
+        text = i;
+        tokens.push(token);
+    }
+    if text < src.len() {
+        tokens.push(Token::Text(&src[text..]));
+    }
+    tokens
+}
+
+fn backticks(s: &str) -> usize {
+    s.bytes().take_while(|&b| b == b'`').count()
+}
+
+/// Start of the next run of exactly `n` backticks at or after `from`.
+fn backtick_run(src: &str, mut from: usize, n: usize) -> Option<usize> {
+    loop {
+        from += src[from..].find('`')?;
+        let len = backticks(&src[from..]);
+        if len == n {
+            return Some(from);
+        }
+        from += len;
+    }
+}
+
+/// The tag of the subset at the start of `s` (a `<`), if it is one: a name, attributes
+/// of the usual forms, then `>` or `/>`; a closing tag bare. Anything that does not fit,
+/// as in `a<b && c>d`, is no tag at all.
+fn read_tag(s: &str) -> Option<Tag<'_>> {
+    let after = s.strip_prefix('<')?;
+    let (end, after) = match after.strip_prefix('/') {
+        Some(rest) => (true, rest),
+        None => (false, after),
+    };
+    let name_len = after
+        .find(|c: char| !c.is_ascii_alphanumeric())
+        .unwrap_or(after.len());
+    let name = after[..name_len].to_ascii_lowercase();
+    if !name.starts_with(|c: char| c.is_ascii_alphabetic()) || !ALLOWED.contains(&name.as_str()) {
+        return None;
+    }
+    let mut rest = &after[name_len..];
+    let mut attrs: Vec<(String, String)> = Vec::new();
+    loop {
+        let trimmed = rest.trim_start_matches(is_space);
+        let spaced = trimmed.len() < rest.len();
+        rest = trimmed;
+        let closed = match rest.strip_prefix('>') {
+            Some(after) => Some((false, after)),
+            None => rest.strip_prefix("/>").map(|after| (true, after)),
+        };
+        if let Some((slash, after)) = closed {
+            if end && (slash || !attrs.is_empty()) {
+                return None;
+            }
+            let raw = &s[..s.len() - after.len()];
+            return Some(Tag {
+                raw,
+                name,
+                end,
+                attrs,
+            });
+        }
+        if !spaced {
+            return None;
+        }
+        let (attr, value, after) = read_attr(rest)?;
+        if !attrs.iter().any(|(n, _)| *n == attr) {
+            attrs.push((attr, value)); // the first of a repeated attribute wins
+        }
         rest = after;
-        let Some(tag) = tag else { continue }; // comment, doctype, bogus
-        let name = tag.name.as_str();
-        if !tag.end && DROP.contains(&name) {
-            if !VOID.contains(&name) {
-                rest = skip_element(name, rest);
+    }
+}
+
+/// `name`, `name=value`, `name="value"` or `name='value'` at the start of `s`:
+/// (the name in lower case, the value with references decoded, the rest).
+fn read_attr(s: &str) -> Option<(String, String, &str)> {
+    if !s.starts_with(|c: char| c.is_ascii_alphabetic() || matches!(c, '_' | ':')) {
+        return None;
+    }
+    let len = s
+        .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | ':' | '.')))
+        .unwrap_or(s.len());
+    let (name, rest) = (s[..len].to_ascii_lowercase(), &s[len..]);
+    let Some(value) = rest.trim_start_matches(is_space).strip_prefix('=') else {
+        return Some((name, String::new(), rest));
+    };
+    let value = value.trim_start_matches(is_space);
+    let (raw, rest) = match value.chars().next()? {
+        quote @ ('"' | '\'') => {
+            let body = &value[1..];
+            let close = body.find(quote)?;
+            (&body[..close], &body[close + 1..])
+        }
+        _ => {
+            let len = value
+                .find(|c: char| is_space(c) || matches!(c, '"' | '\'' | '<' | '>' | '`'))
+                .unwrap_or(value.len());
+            (len > 0).then(|| value.split_at(len))?
+        }
+    };
+    Some((name, decode_entities(raw), rest))
+}
+
+/// Keeps the tags the page renders and turns the others back into text: an opening tag
+/// needs a closing one later (and the other way round), a link an http(s) address, an
+/// image a usable source. Returns whether any tag was kept.
+fn settle(tokens: &mut [Token<'_>]) -> bool {
+    let mut keep = vec![false; tokens.len()];
+    let mut open: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, token) in tokens.iter().enumerate() {
+        let Token::Tag(tag) = token else { continue };
+        let usable = match tag.name.as_str() {
+            "a" => link_url(tag).is_some(),
+            "img" => image(tag).is_some(),
+            _ => true,
+        };
+        if tag.end {
+            if let Some(opener) = open.get_mut(tag.name.as_str()).and_then(Vec::pop) {
+                keep[opener] = true;
+                keep[i] = true;
+            }
+        } else if usable && VOID.contains(&tag.name.as_str()) {
+            keep[i] = true;
+        } else if usable {
+            open.entry(tag.name.as_str()).or_default().push(i);
+        }
+    }
+    for (token, kept) in tokens.iter_mut().zip(&keep) {
+        if let (Token::Tag(tag), false) = (&*token, kept) {
+            let raw = tag.raw;
+            *token = Token::Text(raw);
+        }
+    }
+    keep.contains(&true)
+}
+
+/// An element open at some point of the message.
+struct Frame {
+    name: String,
+    /// One the page builds (not too deep, not a link in a link): its lines and link count.
+    live: bool,
+    /// A link's address and where its text starts in the output.
+    link: Option<(String, Mark)>,
+}
+
+/// Text outside fenced code blocks.
+fn inline(src: &str) -> String {
+    let mut tokens = tokenize(src);
+    let html = settle(&mut tokens);
+    let mut out = Out::default();
+    let mut open: Vec<Frame> = Vec::new();
+    for token in tokens {
+        let tag = match token {
+            Token::Text(s) if html => {
+                out.text(&decode_entities(s));
+                continue;
+            }
+            Token::Text(s) | Token::Code(s) => {
+                out.text(s);
+                continue;
+            }
+            Token::Tag(tag) => tag,
+        };
+        if tag.end {
+            // Closing an element closes whatever was left open inside it.
+            if let Some(k) = open.iter().rposition(|f| f.name == tag.name) {
+                close(&mut out, open.split_off(k));
             }
             continue;
         }
-        match (name, tag.end) {
-            ("br", _) => out.line_break(),
-            ("img", false) => image(&tag, &mut out),
-            ("a", false) if links.len() < MAX_DEPTH => {
-                links.push((out.text.len(), tag.attr("href").and_then(link_url)));
-            }
-            ("a", true) => {
-                if let Some((start, url)) = links.pop() {
-                    close_link(&mut out, start, url);
+        match tag.name.as_str() {
+            "br" => out.line_break(),
+            "img" => out.text(&image(&tag).unwrap_or_default()),
+            name => {
+                let in_link = open.iter().any(|f| f.link.is_some());
+                let live =
+                    open.iter().filter(|f| f.live).count() < MAX_DEPTH && !(name == "a" && in_link);
+                let link = match (live, name) {
+                    (true, "a") => link_url(&tag).map(|url| (url, out.mark())),
+                    _ => None,
+                };
+                if live && is_block(name) {
+                    out.line_break();
                 }
+                if live && name == "li" {
+                    out.text("• ");
+                }
+                open.push(Frame {
+                    name: tag.name,
+                    live,
+                    link,
+                });
             }
-            ("li", false) => {
-                out.line_break();
-                out.text("• ");
-            }
-            _ if BLOCK.contains(&name) => out.line_break(),
-            _ => {} // inline formatting: its text stays, the element does not
         }
     }
-    out.text(&decode_entities(rest));
-    while let Some((start, url)) = links.pop() {
-        close_link(&mut out, start, url);
+    close(&mut out, open);
+    out.text
+}
+
+/// Ends the elements in `frames`, innermost first.
+fn close(out: &mut Out, frames: Vec<Frame>) {
+    for frame in frames.into_iter().rev() {
+        if frame.live && is_block(&frame.name) {
+            out.line_break();
+        }
+        let Some((url, start)) = frame.link else {
+            continue;
+        };
+        let text = out.text.get(start.len..).unwrap_or("").trim();
+        if text.is_empty() {
+            // A link with nothing to show (blanks, a `<br>`) shows its address instead.
+            out.rewind(start);
+            out.text(&url);
+        } else if text != url {
+            out.text(&format!(" <{url}>"));
+        }
     }
-    out.finish()
+}
+
+/// A point in [`Out`] to go back to.
+#[derive(Clone, Copy)]
+struct Mark {
+    len: usize,
+    pending_break: bool,
 }
 
 #[derive(Default)]
@@ -169,8 +408,10 @@ struct Out {
 }
 
 impl Out {
+    /// Blanks just after a line break show as nothing, as on the page (the spaces
+    /// between `</li>` and `<li>`).
     fn text(&mut self, s: &str) {
-        if s.is_empty() {
+        if s.is_empty() || (self.pending_break && s.trim().is_empty()) {
             return;
         }
         if self.pending_break && !self.text.is_empty() {
@@ -185,34 +426,39 @@ impl Out {
         self.pending_break = true;
     }
 
-    fn finish(self) -> String {
-        self.text
+    fn mark(&self) -> Mark {
+        Mark {
+            len: self.text.len(),
+            pending_break: self.pending_break,
+        }
+    }
+
+    fn rewind(&mut self, mark: Mark) {
+        self.text.truncate(mark.len);
+        self.pending_break = mark.pending_break;
     }
 }
 
-fn close_link(out: &mut Out, start: usize, url: Option<String>) {
-    let Some(url) = url else { return };
-    let text = out.text.get(start..).unwrap_or("").trim();
-    if text.is_empty() {
-        out.text(&url);
-    } else if text != url {
-        out.text(&format!(" <{url}>"));
-    }
+/// A link's address when the page makes it a link.
+fn link_url(tag: &Tag) -> Option<String> {
+    let href = clean_url(tag.attr("href")?);
+    web_url(&href).then_some(href)
 }
 
-fn image(tag: &Tag, out: &mut Out) {
-    let Some(src) = tag.attr("src").and_then(image_url) else {
-        return; // the page shows nothing for an image it will not load
-    };
+/// An image as `[image: alt]`, followed by its address when that is http(s) (a `data:`
+/// one is far too long to print); None when the page does not show it.
+fn image(tag: &Tag) -> Option<String> {
+    let src = clean_url(tag.attr("src")?);
     let alt = tag.attr("alt").unwrap_or("").trim();
     let label = if alt.is_empty() {
         "[image]".to_owned()
     } else {
         format!("[image: {alt}]")
     };
-    match src {
-        ImageSrc::Remote(url) => out.text(&format!("{label} <{url}>")),
-        ImageSrc::Inline => out.text(&label),
+    if web_url(&src) {
+        Some(format!("{label} <{src}>"))
+    } else {
+        data_image(&src).then_some(label)
     }
 }
 
@@ -226,170 +472,48 @@ fn clean_url(value: &str) -> String {
         .collect()
 }
 
-fn scheme(url: &str) -> Option<String> {
-    let (scheme, _) = url.split_once(':')?;
-    let ok = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
-        && scheme
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
-    ok.then(|| scheme.to_ascii_lowercase())
-}
-
-/// The page links only http, https and mailto URLs.
-fn link_url(value: &str) -> Option<String> {
-    let url = clean_url(value);
-    matches!(scheme(&url)?.as_str(), "http" | "https" | "mailto").then_some(url)
-}
-
-enum ImageSrc {
-    Remote(String),
-    /// A `data:` image: shown by the page, but far too long to print.
-    Inline,
-}
-
-fn image_url(value: &str) -> Option<ImageSrc> {
-    let url = clean_url(value);
-    match scheme(&url)?.as_str() {
-        "http" | "https" => Some(ImageSrc::Remote(url)),
-        "data" => Some(ImageSrc::Inline),
-        _ => None,
-    }
-}
-
-/// Reads the markup at the start of `s` (which begins with `<`). Returns None when the
-/// `<` starts no markup; Some((None, rest)) for comments and declarations.
-fn read_markup(s: &str) -> Option<(Option<Tag>, &str)> {
-    let after_lt = &s[1..];
-    if let Some(body) = after_lt.strip_prefix("!--") {
-        let rest = body.find("-->").map_or("", |i| &body[i + 3..]);
-        return Some((None, rest));
-    }
-    if after_lt.starts_with(['!', '?']) {
-        let rest = after_lt.find('>').map_or("", |i| &after_lt[i + 1..]);
-        return Some((None, rest));
-    }
-    let (end, name_start) = match after_lt.strip_prefix('/') {
-        Some(r) => (true, r),
-        None => (false, after_lt),
+/// An absolute http(s) URL with a host, close to how the page's URL parser takes it:
+/// the scheme in any case, any slashes or backslashes before the host, userinfo and
+/// port aside.
+fn web_url(url: &str) -> bool {
+    let Some((scheme, rest)) = url.split_once(':') else {
+        return false;
     };
-    if !name_start.starts_with(|c: char| c.is_ascii_alphabetic()) {
-        if end && !name_start.is_empty() {
-            // `</` + non-letter is a bogus comment up to `>`.
-            let rest = name_start.find('>').map_or("", |i| &name_start[i + 1..]);
-            return Some((None, rest));
-        }
-        return None;
-    }
-    let name_len = name_start
-        .find(|c: char| c.is_ascii_whitespace() || c == '/' || c == '>')
-        .unwrap_or(name_start.len());
-    let name = name_start[..name_len].to_ascii_lowercase();
-    let (attrs, rest) = read_attrs(&name_start[name_len..]);
-    Some((Some(Tag { name, end, attrs }), rest))
+    let authority = rest.trim_start_matches(['/', '\\']);
+    let authority = &authority[..authority
+        .find(['/', '\\', '?', '#'])
+        .unwrap_or(authority.len())];
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    let host = match host.strip_prefix('[') {
+        Some(_) => host,
+        None => host.split(':').next().unwrap_or(""),
+    };
+    (scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https"))
+        && !host.is_empty()
+        && !host.contains(|c: char| c.is_whitespace() || matches!(c, '<' | '>' | '^' | '|' | '"'))
 }
 
-/// Attributes up to the closing `>`; an unterminated tag swallows the rest, as in HTML.
-fn read_attrs(mut s: &str) -> (Vec<(String, String)>, &str) {
-    let mut attrs = Vec::new();
-    loop {
-        s = s.trim_start_matches(|c: char| c.is_ascii_whitespace() || c == '/');
-        if s.is_empty() {
-            return (attrs, "");
-        }
-        if let Some(rest) = s.strip_prefix('>') {
-            return (attrs, rest);
-        }
-        let name_len = s
-            .find(|c: char| c.is_ascii_whitespace() || matches!(c, '/' | '>' | '='))
-            .unwrap_or(s.len())
-            .max(1); // a stray `=` is part of a name
-        let name = s[..name_len].to_ascii_lowercase();
-        s = s[name_len..].trim_start_matches(|c: char| c.is_ascii_whitespace());
-        let mut value = String::new();
-        if let Some(after_eq) = s.strip_prefix('=') {
-            let after_eq = after_eq.trim_start_matches(|c: char| c.is_ascii_whitespace());
-            let (raw, rest) = match after_eq.chars().next() {
-                Some(q @ ('"' | '\'')) => {
-                    let body = &after_eq[1..];
-                    match body.find(q) {
-                        Some(i) => (&body[..i], &body[i + 1..]),
-                        None => (body, ""),
-                    }
-                }
-                _ => {
-                    let i = after_eq
-                        .find(|c: char| c.is_ascii_whitespace() || c == '>')
-                        .unwrap_or(after_eq.len());
-                    (&after_eq[..i], &after_eq[i..])
-                }
-            };
-            value = decode_entities(raw);
-            s = rest;
-        }
-        if !attrs.iter().any(|(n, _)| *n == name) {
-            attrs.push((name, value)); // the first of a repeated attribute wins
-        }
-    }
-}
-
-/// Skips an element's content up to its matching end tag (or the end of the message).
-fn skip_element<'a>(name: &str, s: &'a str) -> &'a str {
-    if name == "plaintext" {
-        return "";
-    }
-    if RAW_TEXT.contains(&name) {
-        return match find_end_tag(s, name) {
-            Some((_, after)) => after,
-            None => "",
-        };
-    }
-    // Same-name elements may nest (`<svg><svg></svg></svg>`), so count them.
-    let mut depth = 1usize;
-    let mut rest = s;
-    while let Some(lt) = rest.find('<') {
-        rest = &rest[lt..];
-        match read_markup(rest) {
-            Some((Some(tag), after)) => {
-                if tag.name == name {
-                    if tag.end {
-                        depth -= 1;
-                        if depth == 0 {
-                            return after;
-                        }
-                    } else {
-                        depth += 1;
-                    }
-                }
-                rest = after;
-            }
-            Some((None, after)) => rest = after,
-            None => rest = &rest[1..],
-        }
-    }
-    ""
-}
-
-/// Finds `</name` (any case) followed by a delimiter; returns (start, after the `>`).
-fn find_end_tag<'a>(s: &'a str, name: &str) -> Option<(usize, &'a str)> {
-    let lower = s.to_ascii_lowercase();
-    let needle = format!("</{name}");
-    let mut from = 0;
-    while let Some(i) = lower[from..].find(&needle) {
-        let at = from + i;
-        let after_name = &s[at + needle.len()..];
-        if after_name.is_empty()
-            || after_name.starts_with(|c: char| c.is_ascii_whitespace() || c == '/' || c == '>')
-        {
-            let rest = after_name.find('>').map_or("", |j| &after_name[j + 1..]);
-            return Some((at, rest));
-        }
-        from = at + needle.len();
-    }
-    None
+/// A `data:` URL of an image type the page shows.
+fn data_image(url: &str) -> bool {
+    let Some((scheme, rest)) = url.split_once(':') else {
+        return false;
+    };
+    let Some((meta, _)) = rest.split_once(',') else {
+        return false;
+    };
+    let kind = meta
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    scheme.eq_ignore_ascii_case("data") && IMAGE_TYPES.contains(&kind.as_str())
 }
 
 /// Decodes `&name;`, `&#NN;` and `&#xHH;`. Unknown entities stay as written.
-pub fn decode_entities(s: &str) -> String {
+fn decode_entities(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
     while let Some(amp) = rest.find('&') {
@@ -527,84 +651,143 @@ fn named_entity(name: &str) -> Option<&'static str> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn formatting_tags_are_stripped_and_their_text_kept() {
-        assert_eq!(to_text("<b>bold</b> and <i class=x>it</I>"), "bold and it");
-        assert_eq!(to_text("a < b > c"), "a < b > c");
-        assert_eq!(to_text("x<!-- hidden -->y<!doctype html>z"), "xyz");
+    /// Each as typed, after the terminal's rendering.
+    fn unchanged(messages: &[&str]) {
+        for m in messages {
+            assert_eq!(to_text(m), *m);
+        }
     }
 
     #[test]
-    fn entities_are_decoded_once_in_text_and_attributes() {
+    fn allowed_tags_that_close_show_their_text_only() {
+        assert_eq!(to_text("<b>x</b>"), "x");
         assert_eq!(
-            to_text("&lt;b&gt; &amp;amp; &#65;&#x42; &unknown; &"),
-            "<b> &amp; AB &unknown; &"
+            to_text("<B>bold</b> and <em class=x>it</EM> <s><u>gone</u></s>"),
+            "bold and it gone"
         );
+        assert_eq!(to_text("<b>a<i>b</b>c</i>"), "abc"); // as the page: </b> ends both
+    }
+
+    #[test]
+    fn tags_that_do_not_close_or_fit_stay_as_typed() {
+        unchanged(&[
+            "<b>x",
+            "x</b>",
+            "</b>x<b>",
+            "<b>x</b x>",
+            "<b x=>x</b>",
+            "<b/x>y</b>",
+            "hi <b",
+            "hi <a href='x",
+            "<a href=\"https://ex.test/\">never closed",
+        ]);
+    }
+
+    #[test]
+    fn tags_outside_the_subset_stay_as_typed() {
+        unchanged(&[
+            "<script>alert(1)</script>",
+            "a<STYLE>p{}</style>b<svg><svg>x</svg>y</svg>c",
+            "<div class=\"x\">hello</div>",
+            "<input value=x><textarea><b>t</textarea>",
+            "x<!-- c -->y<!doctype html>z",
+            "Vec<String>",
+            "a<b && c>d",
+            "<bob@example.com>",
+        ]);
+        // Next to a tag that renders, the others still show.
         assert_eq!(
-            to_text("&#0;&#xD800;&#x110000;"),
-            "\u{FFFD}\u{FFFD}\u{FFFD}"
+            to_text("<b>hi</b> <script>alert('<b>')</script>"),
+            "hi <script>alert('<b>')</script>"
+        );
+    }
+
+    #[test]
+    fn references_are_decoded_only_in_messages_using_the_subset() {
+        unchanged(&["&amp;", "Tom &amp; Jerry &lt;b&gt; &#65;", "AT&T"]);
+        assert_eq!(to_text("<b>&amp;</b>"), "&");
+        assert_eq!(
+            to_text("<b>x</b> &lt;b&gt; &amp;amp; &#65;&#x42; &unknown; &"),
+            "x <b> &amp; AB &unknown; &"
         );
         assert_eq!(
             to_text("<a href=\"https://x.test/?a=1&amp;b=2\">q</a>"),
             "q <https://x.test/?a=1&b=2>"
         );
+        // Decoded text is never read as tags again.
+        assert_eq!(to_text("<i>&lt;b&gt;x&lt;/b&gt;</i>"), "<b>x</b>");
     }
 
     #[test]
-    fn c1_character_references_are_windows_1252_not_controls() {
-        assert_eq!(to_text("&#x9B;&#128;"), "›€");
+    fn numeric_references_keep_the_html_rules() {
+        assert_eq!(
+            to_text("<b>&#0;&#xD800;&#x110000;</b>"),
+            "\u{FFFD}\u{FFFD}\u{FFFD}"
+        );
+        assert_eq!(to_text("<b>&#x9B;&#128;</b>"), "›€");
         // A reference to ESC does decode; neutralising it is render's job.
-        assert_eq!(to_text("&#27;"), "\u{1b}");
+        assert_eq!(to_text("<b>&#27;</b>"), "\u{1b}");
     }
 
     #[test]
-    fn links_show_their_text_and_checked_url() {
+    fn markdown_stays_as_typed_and_code_keeps_tags_literal() {
+        unchanged(&[
+            "**bold**, *italic* and `code`",
+            "`<b>x</b>` and ``a ` b``",
+            "```\nfn f() -> <b>x</b> &amp;\n```",
+            "it's a single ` backtick <b>x",
+        ]);
+        assert_eq!(to_text("<b>x</b> `&amp; <i>y</i>`"), "x `&amp; <i>y</i>`");
+        // Each side of a fenced block is read on its own, as on the page.
+        assert_eq!(
+            to_text("<b>a</b> &amp;\n```\n<b>b</b>\n```\n&amp; <i>c"),
+            "a &\n```\n<b>b</b>\n```\n&amp; <i>c"
+        );
+    }
+
+    #[test]
+    fn links_show_their_text_and_address() {
         assert_eq!(
             to_text("<a href='https://ex.test/'>site</a>"),
             "site <https://ex.test/>"
         );
         assert_eq!(to_text("<a href=https://ex.test/></a>"), "https://ex.test/");
         assert_eq!(
+            to_text("x<p>y</p><a href=https://ex.test/> <br></a>"),
+            "x\ny\nhttps://ex.test/"
+        );
+        assert_eq!(
             to_text("<a href='https://ex.test/'>https://ex.test/</a>"),
             "https://ex.test/"
         );
         assert_eq!(
-            to_text("<a href='java\tscript:alert(1)'>click</a>"),
-            "click"
+            to_text("<a href='https://a.test/'>x <a href='https://b.test/'>y</a></a>"),
+            "x y <https://a.test/>"
         );
-        assert_eq!(
-            to_text("<a href='mailto:a@b.test'>mail</a>"),
-            "mail <mailto:a@b.test>"
-        );
-        assert_eq!(
-            to_text("<a href='https://ex.test/'>unclosed"),
-            "unclosed <https://ex.test/>"
-        );
+        unchanged(&[
+            "<a href='java\tscript:alert(1)'>click</a>",
+            "<a href='mailto:a@b.test'>mail</a>",
+            "<a href='https:///'>no host</a>",
+            "<a>no address</a>",
+        ]);
     }
 
     #[test]
-    fn images_show_alt_text_and_remote_urls_only() {
+    fn images_show_alt_text_and_web_addresses_only() {
         assert_eq!(
             to_text("<img src='https://ex.test/cat.png' alt='a cat'>"),
             "[image: a cat] <https://ex.test/cat.png>"
         );
+        assert_eq!(
+            to_text("<img src='data:image/png;base64,AAAA' alt=dot />"),
+            "[image: dot]"
+        );
         assert_eq!(to_text("<img src='data:image/png;base64,AAAA'>"), "[image]");
-        assert_eq!(to_text("<img src='javascript:x' alt=y>"), "");
-    }
-
-    #[test]
-    fn script_like_elements_vanish_with_their_content() {
-        assert_eq!(to_text("a<script>alert('<b>')</script >b"), "ab");
-        assert_eq!(
-            to_text("a<STYLE>p{}</style>b<svg><svg>x</svg>y</svg>c"),
-            "abc"
-        );
-        assert_eq!(
-            to_text("a<input value=x>b<textarea><b>t</b></textarea>c"),
-            "abc"
-        );
-        assert_eq!(to_text("a<script>never closed"), "a");
-        assert_eq!(to_text("a<plaintext>b</plaintext>c"), "a");
+        unchanged(&[
+            "<img src='javascript:x' alt=y>",
+            "<img src='data:text/html,<b>x</b>' alt=y>",
+            "<img alt=nothing>",
+        ]);
     }
 
     #[test]
@@ -612,16 +795,43 @@ mod tests {
         assert_eq!(to_text("<p>one</p><p>two</p>"), "one\ntwo");
         assert_eq!(to_text("a<br>b<br/>c"), "a\nb\nc");
         assert_eq!(
-            to_text("<ul><li>x</li><li>y</li></ul>after"),
+            to_text("<ul>\n  <li>x</li>\n  <li>y</li>\n</ul>after"),
             "• x\n• y\nafter"
         );
         assert_eq!(to_text("line one\nline two"), "line one\nline two");
     }
 
     #[test]
-    fn unterminated_markup_does_not_leak_tag_text() {
-        assert_eq!(to_text("hi <b"), "hi ");
-        assert_eq!(to_text("hi <a href='x"), "hi ");
-        assert_eq!(to_text("hi </"), "hi </");
+    fn elements_beyond_the_pages_depth_add_no_lines() {
+        let deep = format!("{}x{}", "<p>".repeat(30), "</p>".repeat(30));
+        assert_eq!(to_text(&deep), "x");
+        let depth = "<b>".repeat(MAX_DEPTH);
+        let link = format!(
+            "{depth}<a href='https://ex.test/'>x</a>{}",
+            "</b>".repeat(MAX_DEPTH)
+        );
+        assert_eq!(to_text(&link), "x", "the page builds no link there");
+    }
+
+    #[test]
+    fn long_runs_of_markup_characters_take_linear_time() {
+        for unit in [
+            "`",
+            "``` ",
+            "<b ",
+            "<b x=\"",
+            "<b x=a ",
+            "<",
+            "&",
+            "<a href=x>",
+        ] {
+            let s = unit.repeat(20_000);
+            let start = std::time::Instant::now();
+            assert!(!to_text(&s).is_empty());
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(2),
+                "{unit:?}"
+            );
+        }
     }
 }

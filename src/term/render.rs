@@ -86,6 +86,29 @@ const NAME_COLOURS: [&str; 6] = [
     "\x1b[32m", "\x1b[33m", "\x1b[34m", "\x1b[92m", "\x1b[93m", "\x1b[96m",
 ];
 
+/// Who a whisper is for, as its reader sees it.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Addressee {
+    /// The reader sent it (the server hands a whisper back to its sender).
+    Own,
+    /// It names the reader.
+    You,
+    /// It names someone else: a server that relays it here is misbehaving.
+    Other,
+}
+
+/// Exact comparisons: the server stamps `from` as each member spells its alias, and
+/// relays a `purr` only to the exact alias its `to` names.
+pub fn addressee(from: &str, to: &str, me: &str) -> Addressee {
+    if from == me {
+        Addressee::Own
+    } else if to == me {
+        Addressee::You
+    } else {
+        Addressee::Other
+    }
+}
+
 /// Builds printed lines; `colour` only when stdout is a terminal and NO_COLOR is unset.
 pub struct Painter {
     colour: bool,
@@ -147,20 +170,23 @@ impl Painter {
         )
     }
 
-    /// A message or whisper whose tag verified. `text` is the opened plaintext.
+    /// A message or whisper whose tag verified. `text` is the opened plaintext. A
+    /// whisper the server relayed here though it names someone else is shown as such,
+    /// with a warning, never as "-> you".
     pub fn message(&self, ts: u64, from: &str, to: Option<&str>, text: &str) -> String {
-        let who = match to {
-            None => self.name(from),
-            Some(to) => {
-                let side = |alias: &str| {
-                    if alias == self.me {
-                        "you".to_owned()
-                    } else {
-                        self.name(alias)
-                    }
-                };
-                let mark = self.paint(WHISPER, "(whisper)");
-                format!("{} -> {} {mark}", side(from), side(to))
+        let Some(to) = to else {
+            return format!("{} {}: {}", self.stamp(ts), self.name(from), body(text));
+        };
+        let mark = self.paint(WHISPER, "(whisper)");
+        let who = match addressee(from, to, &self.me) {
+            Addressee::Own => format!("you -> {} {mark}", self.name(to)),
+            Addressee::You => format!("{} -> you {mark}", self.name(from)),
+            Addressee::Other => {
+                let warning = self.paint(
+                    WARNING,
+                    "! not meant for you: the server relayed another's whisper",
+                );
+                format!("{} -> {} {mark} {warning}", self.name(from), self.name(to))
             }
         };
         format!("{} {who}: {}", self.stamp(ts), body(text))
@@ -344,7 +370,26 @@ mod tests {
 
     #[test]
     fn entity_encoded_controls_are_neutralised_too() {
-        assert_eq!(body("&#27;[2J&#7;"), "\u{FFFD}[2J\u{FFFD}");
+        // References are decoded only in a message that uses the page's HTML subset.
+        assert_eq!(body("<b>&#27;[2J&#7;</b>"), "\u{FFFD}[2J\u{FFFD}");
+        assert_eq!(body("&#27;[2J&#7;"), "&#27;[2J&#7;");
+    }
+
+    #[test]
+    fn every_ordinary_string_prints_as_typed() {
+        // The corpus the browser test shows on the page character for character.
+        let corpus: serde_json::Value =
+            serde_json::from_str(include_str!("../../tests/fixtures/ordinary-text.json"))
+                .expect("the corpus is JSON");
+        let strings = corpus["strings"].as_array().expect("a list of strings");
+        assert!(strings.len() >= 30);
+        let p = Painter::new(false, "me");
+        for s in strings {
+            let s = s.as_str().expect("a string");
+            let line = p.message(0, "bob", None, s);
+            let shown = line.split_once("bob: ").map(|(_, text)| text);
+            assert_eq!(shown, Some(s.replace('\n', BREAK).as_str()), "{s:?}");
+        }
     }
 
     #[test]
@@ -363,6 +408,16 @@ mod tests {
     }
 
     #[test]
+    fn a_whisper_is_to_you_only_when_it_names_you_exactly() {
+        assert_eq!(addressee("me", "bob", "me"), Addressee::Own);
+        assert_eq!(addressee("me", "me", "me"), Addressee::Own);
+        assert_eq!(addressee("alice", "me", "me"), Addressee::You);
+        assert_eq!(addressee("alice", "bob", "me"), Addressee::Other);
+        assert_eq!(addressee("alice", "Me", "me"), Addressee::Other);
+        assert_eq!(addressee("Me", "bob", "me"), Addressee::Other);
+    }
+
+    #[test]
     fn lines_have_the_documented_shapes() {
         let p = Painter::new(false, "me");
         let stamp = format!("[{}]", hhmm(0));
@@ -377,6 +432,13 @@ mod tests {
         assert_eq!(
             p.message(0, "me", Some("bob"), "psst"),
             format!("{stamp} you -> bob (whisper): psst")
+        );
+        assert_eq!(
+            p.message(0, "alice", Some("bob"), "psst"),
+            format!(
+                "{stamp} alice -> bob (whisper) ! not meant for you: the server relayed \
+                 another's whisper: psst"
+            )
         );
         assert_eq!(
             p.unverified(0, "bob", false, "repeated message (a replay)"),

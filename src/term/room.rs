@@ -286,9 +286,9 @@ impl Room {
             } => self.paint.unverified(ts, &from, to.is_some(), &why),
             Event::Joined { alias, rejoined } => {
                 // A rejoin by resume token replaces the member without a `left` (and
-                // may spell the alias in another case): one entry per alias, any case,
-                // moved last as the server moves it.
-                self.members.retain(|m| !m.eq_ignore_ascii_case(&alias));
+                // may spell the alias in another case or look-alike): one entry per
+                // alias as the server counts them, moved last as the server moves it.
+                self.members.retain(|m| !crate::alias::same(m, &alias));
                 self.members.push(alias.clone());
                 self.paint.joined(&alias, rejoined)
             }
@@ -419,6 +419,11 @@ impl Room {
                     return Err(Exit::WrongSecret);
                 }
                 Err(ClientError::Closed(Some(close::BAD_PROOF))) => return Err(Exit::WrongSecret),
+                // Full for now: places free up as others leave, so keep trying.
+                Err(ClientError::Refused {
+                    code: Code::ServerFull,
+                    ..
+                }) => {}
                 Err(ClientError::Refused { code, message }) => {
                     return Err(Exit::Refused(render::error_text(code, &message)));
                 }

@@ -116,6 +116,9 @@ pub mod close {
     pub const BAD_UTF8: u16 = 1007;
     pub const POLICY: u16 = 1008;
     pub const TOO_BIG: u16 = 1009;
+    /// The server is full: the handshake was completed only to say so (reason
+    /// `server_full`), since a browser is shown nothing of a refused handshake.
+    pub const TRY_AGAIN: u16 = 1013;
     pub const KICKED: u16 = 4001;
     pub const PURGED: u16 = 4002;
     pub const BAD_PROOF: u16 = 4003;
@@ -125,7 +128,7 @@ pub mod close {
     pub const REPLACED: u16 = 4005;
 
     /// Every code above, in the order PROTOCOL.md lists them.
-    pub const ALL: [u16; 11] = [
+    pub const ALL: [u16; 12] = [
         NORMAL,
         GOING_AWAY,
         PROTOCOL,
@@ -133,6 +136,7 @@ pub mod close {
         BAD_UTF8,
         POLICY,
         TOO_BIG,
+        TRY_AGAIN,
         KICKED,
         PURGED,
         BAD_PROOF,

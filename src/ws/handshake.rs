@@ -13,6 +13,8 @@ use std::time::Instant;
 use tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tungstenite::http::StatusCode;
 use tungstenite::protocol::WebSocketConfig;
+use tungstenite::protocol::frame::CloseFrame;
+use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::{HandshakeError, WebSocket};
 
 use crate::hosts::{HostPolicy, split_authority};
@@ -131,38 +133,69 @@ pub fn accept<S: Read + Write + ReadDeadline>(
     }
 }
 
+/// A plain socket whose reads keep to a deadline (see [`read_by`]).
+pub(crate) struct Deadlined(pub TcpStream, pub Option<Instant>);
+
+impl Read for Deadlined {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.1 {
+            Some(deadline) => read_by(deadline, &self.0, buf),
+            None => self.0.read(buf),
+        }
+    }
+}
+
+impl Write for Deadlined {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
+    }
+}
+
+impl ReadDeadline for Deadlined {
+    fn set_read_deadline(&mut self, deadline: Option<Instant>) {
+        self.1 = deadline;
+    }
+}
+
+/// Completes the handshake of a connection there is no place for, only to close it at
+/// once with `code` and `reason`, all by `deadline`. A browser is shown nothing of a
+/// refused handshake (its WebSocket just fails), but it reads a close code, so the page
+/// can say "the server is full" instead of "cannot connect".
+pub(crate) fn accept_and_close(
+    stream: TcpStream,
+    policy: &OriginPolicy,
+    deadline: Instant,
+    code: u16,
+    reason: &str,
+) {
+    let config = WebSocketConfig::default()
+        .read_buffer_size(4096)
+        .write_buffer_size(0)
+        .max_message_size(Some(4096))
+        .max_frame_size(Some(4096));
+    let Ok(mut ws) = accept(Deadlined(stream, None), policy, config, deadline, || {}) else {
+        return;
+    };
+    ws.get_mut().set_read_deadline(Some(deadline));
+    let frame = CloseFrame {
+        code: CloseCode::from(code),
+        reason: reason.into(),
+    };
+    if ws.close(Some(frame)).is_err() {
+        return;
+    }
+    // Wait for the client's close (or the deadline), so it reads ours before the FIN.
+    while ws.read().is_ok() {}
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::net::TcpListener;
     use std::time::Duration;
-
-    /// A socket whose reads keep to the deadline, as the connection's own stream does.
-    struct Timed(TcpStream, Option<Instant>);
-
-    impl Read for Timed {
-        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            match self.1 {
-                Some(deadline) => read_by(deadline, &self.0, buf),
-                None => self.0.read(buf),
-            }
-        }
-    }
-
-    impl Write for Timed {
-        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            self.0.write(buf)
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            self.0.flush()
-        }
-    }
-
-    impl ReadDeadline for Timed {
-        fn set_read_deadline(&mut self, deadline: Option<Instant>) {
-            self.1 = deadline;
-        }
-    }
 
     #[test]
     fn a_handshake_trickled_a_byte_at_a_time_fails_at_the_deadline() {
@@ -181,7 +214,7 @@ mod tests {
         let started = Instant::now();
         let deadline = started + Duration::from_millis(700);
         let result = accept(
-            Timed(server, None),
+            Deadlined(server, None),
             &policy(),
             WebSocketConfig::default(),
             deadline,

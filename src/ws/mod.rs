@@ -11,7 +11,7 @@ use crossbeam_channel::Sender;
 use std::collections::{HashMap, HashSet};
 use std::io;
 use std::net::{IpAddr, Shutdown, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -19,12 +19,21 @@ use crate::admission::{self, Counts, Fit};
 use crate::broker::Event;
 use crate::cli::Limits;
 use crate::stats::Stats;
+use crate::wire::{Code, close};
 use handshake::OriginPolicy;
 use outbound::FlusherHandle;
 
 /// Stack of a connection thread: enough for the handshake and serde_json's deepest
 /// recursion, small enough that a Pi Zero holds hundreds (only touched pages count).
 const CONN_STACK: usize = 128 * 1024;
+
+/// At most this many refused connections are told "server full" over WebSocket at
+/// once ([`tell_full`]); any more get the plain 503 at once, so a flood of refusals
+/// costs at most this many small threads.
+const MAX_TELLING_FULL: usize = 4;
+
+/// How long a refused connection has to finish its handshake and read the close.
+const TELL_FULL_WITHIN: Duration = Duration::from_secs(2);
 
 /// Everything connection threads share: read-only settings and the ways out.
 pub(crate) struct Shared {
@@ -35,6 +44,8 @@ pub(crate) struct Shared {
     pub stats: Arc<Stats>,
     places: Mutex<Places>,
     next_id: AtomicU64,
+    /// Threads telling refused connections that the server is full ([`tell_full`]).
+    telling_full: AtomicUsize,
 }
 
 /// The places under the caps, and who may be made to give theirs up.
@@ -64,6 +75,7 @@ impl Shared {
             stats,
             places: Mutex::default(),
             next_id: AtomicU64::new(1),
+            telling_full: AtomicUsize::new(0),
         }
     }
 }
@@ -156,7 +168,7 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
 
 fn admit(stream: TcpStream, ip: IpAddr, shared: &Arc<Shared>) {
     let Some(ticket) = Ticket::take(shared, ip, &stream) else {
-        admission::refuse(&stream, "server_full");
+        tell_full(stream, shared);
         return;
     };
     let spawned = std::thread::Builder::new()
@@ -169,4 +181,31 @@ fn admit(stream: TcpStream, ip: IpAddr, shared: &Arc<Shared>) {
         });
     // A failed spawn drops the closure, and with it the stream and the ticket.
     drop(spawned);
+}
+
+/// Refuses a connection there is no place for. A browser is shown nothing of a refused
+/// handshake, so while few refusals are under way one finishes the handshake and closes
+/// with 1013 `server_full`, which the page can put in words; otherwise (or if no thread
+/// can be had) the plain 503 goes out at once. The accepting thread never waits.
+fn tell_full(stream: TcpStream, shared: &Arc<Shared>) {
+    let busy = shared.telling_full.fetch_add(1, Ordering::AcqRel);
+    if busy >= MAX_TELLING_FULL {
+        shared.telling_full.fetch_sub(1, Ordering::AcqRel);
+        admission::refuse(&stream, Code::ServerFull.as_str());
+        return;
+    }
+    let deadline = Instant::now() + TELL_FULL_WITHIN.min(shared.limits.handshake_timeout);
+    let mine = shared.clone();
+    let spawned = std::thread::Builder::new()
+        .name("ws-full".into())
+        .stack_size(CONN_STACK / 2)
+        .spawn(move || {
+            let reason = Code::ServerFull.as_str();
+            handshake::accept_and_close(stream, &mine.origins, deadline, close::TRY_AGAIN, reason);
+            mine.telling_full.fetch_sub(1, Ordering::AcqRel);
+        });
+    if spawned.is_err() {
+        // The closure, and the stream with it, is gone: the client sees the hang-up.
+        shared.telling_full.fetch_sub(1, Ordering::AcqRel);
+    }
 }

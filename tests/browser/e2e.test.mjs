@@ -14,10 +14,11 @@ import { dangerousNodes, storageContents, unlabelledControls, qrCanvasRows } fro
 import { importHtml } from './lib/html-module.mjs';
 import { enterRoom, say, waitEntry, members } from './lib/room.mjs';
 import { XSS } from './xss-corpus.mjs';
-import { ORDINARY } from './ordinary-text-corpus.mjs';
 
 const SHOTS = path.join(ROOT, 'target/screenshots');
 const REPORT = path.join(ROOT, 'target/browser-report.json');
+// Shared with the terminal client's test (src/term/render.rs): one corpus for both clients.
+const ORDINARY = JSON.parse(await readFile(path.join(ROOT, 'tests/fixtures/ordinary-text.json'), 'utf8')).strings;
 const DESKTOP = { width: 1280, height: 800 };
 const PHONE = { width: 360, height: 740 };
 const T = { timeout: 60000 };
@@ -202,7 +203,10 @@ describe('the page in Chromium', () => {
       ['<a href="mailto:a@example.org">m</a>', '&lt;a href="mailto:a@example.org"&gt;m&lt;/a&gt;'],
       ['<a href="/relative">r</a>', '&lt;a href="/relative"&gt;r&lt;/a&gt;'],
       ['<img src="data:image/png;base64,iVBORw0KGgo=" alt="dot" width="5" onload="x">', '<img src="data:image/png;base64,iVBORw0KGgo=" alt="dot" referrerpolicy="no-referrer" loading="lazy">'],
-      ['<img src="http://127.0.0.1:9/a.png">', '<img src="http://127.0.0.1:9/a.png" alt="" referrerpolicy="no-referrer" loading="lazy">'],
+      // A remote image is never fetched: it becomes a link to follow on purpose.
+      ['<img src="http://127.0.0.1:9/a.png">', `<a href="http://127.0.0.1:9/a.png" ${R}>[image] http://127.0.0.1:9/a.png</a>`],
+      ['<img src="HTTPS://x.org/t.gif" alt="cat">', `<a href="https://x.org/t.gif" ${R}>[image: cat] https://x.org/t.gif</a>`],
+      ['<a href="https://a.org/"><img src="https://x.org/t.gif"></a>', `<a href="https://a.org/" ${R}>[image] https://x.org/t.gif</a>`],
       ['<img src="data:image/svg+xml;base64,PHN2Zz4=">', '&lt;img src="data:image/svg+xml;base64,PHN2Zz4="&gt;'],
       ['<img src="x.png">', '&lt;img src="x.png"&gt;'],
       ['<div>a</div>', '&lt;div&gt;a&lt;/div&gt;'],
@@ -1260,6 +1264,27 @@ describe('plain text, Markdown, links and the smaller fixes between two pages', 
       assert.equal(await X.page.inputValue('#composer'), '');
     } finally {
       await slow.stop();
+    }
+  });
+
+  step('a full chat port is shown as "the server is full", not as a failed connection', T, async () => {
+    const full = await startServer({ args: ['--max-connections', '1'] });
+    try {
+      const X = await open(DESKTOP);
+      const Y = await open(PHONE);
+      await X.page.goto(full.url);
+      await enterRoom(X.page, 'xena'); // holds the only place
+      await Y.page.goto(await X.page.textContent('#invite'));
+      await Y.page.fill('#alias', 'yuri');
+      await Y.page.click('#enter');
+      await Y.page.waitForFunction(() => document.getElementById('start-error').textContent !== '');
+      assert.equal(await Y.page.textContent('#start-error'), 'The server is full right now. Try again in a while.');
+      await say(X.page, '/exit');
+      await X.page.waitForSelector('#ended:not([hidden])');
+      await Y.page.click('#enter'); // the place is free again
+      await Y.page.waitForSelector('#chat:not([hidden])', { timeout: 15000 });
+    } finally {
+      await full.stop();
     }
   });
 
