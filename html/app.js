@@ -6,6 +6,7 @@
 import { randomBytes, b64uEncode, wipeKeys } from './crypto.js';
 import { deriveRoomKeys } from './kdf.js';
 import { Session, chatUrl, sameAlias } from './session.js';
+import { ReplayGuard } from './replay.js';
 import { ChatView } from './view.js';
 import { COMMANDS, parseLine, suggest } from './commands.js';
 import { InvitePanel, parseInvite, inviteLink, ROOM_RE, MIN_PASSPHRASE } from './invite.js';
@@ -37,7 +38,7 @@ const ATTEMPT_MS = 15000; // one attempt that neither gets in nor fails is given
 // The server lets go of a connection that went silent within --ping-interval plus
 // --idle-timeout (105 s by default); until then our old self still holds our name.
 const NAME_WAIT_MS = 150000;
-let conn = null; // { room, secret, alias, keys, mode, via } of the room we are in
+let conn = null; // { room, secret, alias, keys, mode, via, guard, resume } of the room we are in
 let away = null; // while reconnecting: { since, attempt, timer, retryAt, attemptTimer, ticker, nameTakenSince }
 let outbox = []; // typed while away, sent on rejoin: { kind, to, text, node }
 
@@ -171,7 +172,8 @@ async function enter(event) {
     return startError('Cannot reach the Sanctuary server. Is it still running?');
   }
   setBusy('Connecting…');
-  openSession({ ...target, alias, keys: derived.keys, mode, via });
+  // The room's replay memory lives as long as the conversation, across rejoins.
+  openSession({ ...target, alias, keys: derived.keys, mode, via, guard: new ReplayGuard() });
 }
 
 function openSession(params) {
@@ -183,7 +185,7 @@ function openSession(params) {
   conn = params;
   // A room id typed by hand may be mistyped: ask before making a room nobody is in. A
   // link's room that has ended is opened again without asking.
-  const s = new Session({ url: chatUrl(location, config), room: id, alias, keys, mode: rejoin ? 'join' : mode, maxBytes: config.max_message_bytes, askCreate: !rejoin && mode === 'join' && via === 'form', resume: rejoin ? params.resume : null });
+  const s = new Session({ url: chatUrl(location, config), room: id, alias, keys, mode: rejoin ? 'join' : mode, maxBytes: config.max_message_bytes, askCreate: !rejoin && mode === 'join' && via === 'form', resume: rejoin ? params.resume : null, guard: params.guard });
   session = s;
   const on = (type, fn) => s.addEventListener(type, (e) => { if (session === s) fn(e.detail); });
 
@@ -223,11 +225,11 @@ function openSession(params) {
     membersChanged();
     view.system(back ? `${who} reconnected.` : `${who} joined.`, 'joined');
   });
-  on('left', ({ alias: who, reason, farewell, farewellBad, creator }) => {
+  on('left', ({ alias: who, reason, farewell, farewellBad, farewellWhy, creator }) => {
     if (!room || !room.members.includes(who)) return;
     removeMember(who, creator);
     if (farewell) view.farewell(who, farewell);
-    else if (farewellBad) view.system(`${who} left. Their farewell failed verification and is not shown.`, 'unverified');
+    else if (farewellBad) view.system(`${who} left. Their farewell ${farewellWhy ? `was refused: ${farewellWhy}. It` : 'failed verification and'} is not shown.`, 'unverified');
     else view.system(reason === 'gone' ? `${who} lost connection and left.` : `${who} left.`, 'left');
   });
   on('kicked', ({ alias: who, by, creator }) => {
@@ -264,8 +266,11 @@ function openSession(params) {
   on('rekeyretry', () => view.system('The room changed while its keys were being changed; trying again.', 'info'));
   on('msg', (d) => view.message({ kind: 'msg', ...d }));
   on('purr', (d) => view.message({ kind: 'purr', ...d }));
-  on('unverified', ({ kind, from }) => {
-    view.system(`A ${kind === 'purr' ? 'whisper' : 'message'} claiming to be from ${from} failed verification and is not shown.`, 'unverified');
+  on('unverified', ({ kind, from, why }) => {
+    const what = kind === 'purr' ? 'whisper' : 'message';
+    view.system(why
+      ? `A ${what} from ${from} was refused: ${why}. It is not shown.`
+      : `A ${what} claiming to be from ${from} failed verification and is not shown.`, 'unverified');
   });
   on('badkey', ({ alias }) => {
     view.system(`${alias}'s whisper key failed verification: whispers with ${alias} are off (someone may be tampering with the connection).`, 'unverified');

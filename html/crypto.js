@@ -315,8 +315,12 @@ export function lp(...parts) {
 // ---------------------------------------------------------------- the protocol (PROTOCOL.md 2, 3, 5)
 
 export const ITERATIONS = 100000;
-const ENVELOPE_VERSION = 1;
+const V1 = 1;
+const V2 = 2; // extension: the plaintext starts with a stamp (see seal)
 const TAG_LEN = 32;
+const STAMP_LEN = 8 + 4 + 8;
+// The smallest envelope of each version: an empty message.
+const MIN_LEN = { [V1]: 1 + 16 + TAG_LEN, [V2]: 1 + 16 + STAMP_LEN + TAG_LEN };
 
 export function masterKey(room, secret, iterations = ITERATIONS) {
   return pbkdf2(secret, 'sanctuary/v1/' + room, iterations, 32);
@@ -345,29 +349,61 @@ export function joinProof(kAuth, nonce, room, alias) {
   return b64uEncode(hmac(kAuth, lp('join', raw, room, alias)));
 }
 
-function envelopeTag(kMac, { room, kind, from, to }, iv, ct) {
-  return hmac(kMac, lp('sanctuary/v1', room, kind, from, to ?? '', iv, ct));
+// Each version has its own label, so a body cannot be re-read as the other version.
+function envelopeTag(kMac, version, { room, kind, from, to }, iv, ct) {
+  return hmac(kMac, lp(version === V1 ? 'sanctuary/v1' : 'sanctuary/v2', room, kind, from, to ?? '', iv, ct));
 }
 
-export function seal(keys, header, plaintext, iv = randomBytes(16)) {
-  const ct = aesCtr(keys.enc, iv, utf8.encode(plaintext));
-  const tag = envelopeTag(keys.mac, header, iv, ct);
+// stamp = { sid: 16 hex digits (8 random bytes per connection), counter: 1, 2, ... (u32),
+// sentMs: the sender's clock } seals version 2: the stamp travels encrypted ahead of the
+// text and is authenticated with it (PROTOCOL.md section 3, extension). stamp = null seals
+// version 1, which only the v1 vectors need; leaving it out is an error, so no caller
+// seals v1 by accident.
+export function seal(keys, header, plaintext, stamp, iv = randomBytes(16)) {
+  if (stamp === undefined) throw new Error('seal needs a stamp (null only for a v1 envelope)');
+  const text = utf8.encode(plaintext);
+  const version = stamp === null ? V1 : V2;
+  let pt = text;
+  if (stamp !== null) {
+    pt = new Uint8Array(STAMP_LEN + text.length);
+    const sid = Uint8Array.from(stamp.sid.match(/../g) ?? [], (x) => parseInt(x, 16));
+    if (sid.length !== 8) throw new Error('a stamp sid is 8 bytes in hex');
+    pt.set(sid);
+    const view = new DataView(pt.buffer);
+    view.setUint32(8, stamp.counter);
+    view.setUint32(12, Math.floor(stamp.sentMs / 0x100000000));
+    view.setUint32(16, stamp.sentMs >>> 0);
+    pt.set(text, STAMP_LEN);
+  }
+  const ct = aesCtr(keys.enc, iv, pt);
+  const tag = envelopeTag(keys.mac, version, header, iv, ct);
   const env = new Uint8Array(1 + 16 + ct.length + TAG_LEN);
-  env[0] = ENVELOPE_VERSION;
+  env[0] = version;
   env.set(iv, 1);
   env.set(ct, 17);
   env.set(tag, 17 + ct.length);
   return b64uEncode(env);
 }
 
-// The plaintext, or null when the body is malformed or its tag does not match the
-// fields the server relayed (so a server cannot re-attribute or redirect a message).
+// { text, stamp } (stamp null for a v1 envelope, which nothing protects against replay),
+// or null when the body is malformed or its tag does not match the fields the server
+// relayed (so a server cannot re-attribute or redirect a message). Whether the stamp is
+// new is for the receiver's ReplayGuard (replay.js) to say.
 export function open(keys, header, body) {
   const env = b64uDecode(body);
-  if (!env || env.length < 1 + 16 + TAG_LEN || env[0] !== ENVELOPE_VERSION) return null;
+  if (!env || !(env.length >= MIN_LEN[env[0]])) return null;
+  const version = env[0];
   const iv = env.subarray(1, 17);
   const ct = env.subarray(17, env.length - TAG_LEN);
   const tag = env.subarray(env.length - TAG_LEN);
-  if (!ctEqual(envelopeTag(keys.mac, header, iv, ct), tag)) return null;
-  return utf8Decoder.decode(aesCtr(keys.enc, iv, ct));
+  if (!ctEqual(envelopeTag(keys.mac, version, header, iv, ct), tag)) return null;
+  const pt = aesCtr(keys.enc, iv, ct);
+  if (version === V1) return { text: utf8Decoder.decode(pt), stamp: null };
+  const view = new DataView(pt.buffer, pt.byteOffset, pt.byteLength);
+  const stamp = {
+    sid: Array.from(pt.subarray(0, 8), (x) => x.toString(16).padStart(2, '0')).join(''),
+    counter: view.getUint32(8),
+    sentMs: view.getUint32(12) * 0x100000000 + view.getUint32(16),
+  };
+  return { text: utf8Decoder.decode(pt.subarray(STAMP_LEN)), stamp };
 }

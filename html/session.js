@@ -4,10 +4,14 @@
 //
 // Events (CustomEvent detail):
 //   welcome {members, creator, created, recreated, resume}   joined {alias, rejoined}
-//   msg {from, text, ts, own, earlier}   purr {from, to, text, ts, own, addressee, earlier}
-//                               (earlier: opened only with the keys before the last
-//                               rekey, PROTOCOL.md section 6a)
-//   unverified {kind, from}     left {alias, reason, farewell, farewellBad, creator}
+//   msg {from, text, ts, unprotected, own, earlier}
+//   purr {from, to, text, ts, unprotected, own, addressee, earlier}
+//                               (ts: the sender's authenticated clock; for a v1 envelope,
+//                               unprotected: true and ts the server's; earlier: opened
+//                               only with the keys before the last rekey, section 6a)
+//   unverified {kind, from, why}   (not shown: why is null when the tag failed, else a
+//                               replay refusal's wording from replay.js)
+//   left {alias, reason, farewell, farewellBad, farewellWhy, creator}
 //   kicked {alias, by, creator} purged {by, reason}
 //   rekeying {from}             (extension: a rekey came; its keys are being derived, and
 //                               frames wait for them)
@@ -33,6 +37,10 @@
 // Session made to rejoin is given it and sends it with its join, so that the server
 // hands it the seat our old connection may still hold (that one is closed with 4005).
 //
+// `guard` (a ReplayGuard, replay.js) is the room's replay memory: the page hands the same
+// one to every Session of a conversation, so a rejoin does not forget what was accepted.
+// Each Session stamps what it seals under its own session id.
+//
 // Whispers (PROTOCOL.md section 5, extension) are sealed to the recipient alone: each
 // Session makes its own X25519 key pair, announces it with join/create, and keeps the
 // verified keys of the others; purr() returns 'nokey' for a member without one (and
@@ -42,6 +50,7 @@
 import { joinProof, seal, open, b64uEncode, randomBytes, wipeKeys } from './crypto.js';
 import { deriveRoomKeys } from './kdf.js';
 import { newKeyPair, announceKey, verifyKey, whisperKeys } from './whisper.js';
+import { Stamper, ReplayGuard, REFUSAL_TEXT } from './replay.js';
 
 // The chat's address: the server's --public-ws-url when it gives one (a reverse proxy
 // that terminates TLS), else the page's own host on the chat port.
@@ -81,8 +90,8 @@ export function sameAlias(a, b) {
 
 // Who a whisper is for, as its reader (alias `self`) sees it: 'own' (we sent it: the
 // server hands a whisper back to its sender), 'you' (it names us), or 'other': it names
-// someone else, so a server relaying it here is misbehaving, and the page must not
-// present it as ours. Exact comparisons: the server stamps `from` as each member spells
+// someone else, so a server relaying it here is misbehaving; it cannot be opened (only
+// its two ends hold its keys) and is reported, never presented as ours. Exact comparisons: the server stamps `from` as each member spells
 // its alias and relays a purr only to the exact alias its `to` names.
 export function whisperAddressee(from, to, self) {
   if (from === self) return 'own';
@@ -102,9 +111,10 @@ export class Session extends EventTarget {
   // mode 'create' sends create straight away (a fresh random room); 'join' tries join and,
   // if the server no longer knows the room, re-creates it (askCreate: only once the page
   // says so, after a 'noroom' event).
-  constructor({ url, room, alias, keys, mode, maxBytes = 65536, askCreate = false, resume = null }) {
+  constructor({ url, room, alias, keys, mode, maxBytes = 65536, askCreate = false, resume = null, guard = new ReplayGuard() }) {
     super();
-    Object.assign(this, { url, room, alias, keys, mode, maxBytes, askCreate, resume });
+    Object.assign(this, { url, room, alias, keys, mode, maxBytes, askCreate, resume, guard });
+    this.stamper = new Stamper();
     this.state = 'connecting';
     this.recreated = false;
     this.exiting = false;
@@ -157,12 +167,21 @@ export class Session extends EventTarget {
     else this.#frame(data);
   }
 
-  // Opens with the current keys, else those before the last rekey (earlier: true).
-  #open(header, body) {
-    const text = open(this.keys, header, body);
-    if (text !== null || !this.previousKeys) return { text, earlier: false };
-    const old = open(this.previousKeys, header, body);
-    return { text: old, earlier: old !== null };
+  // Opens a relayed body with `keys` (a whisper's own), else with the current room keys
+  // and then those before the last rekey (earlier: true), and checks its stamp against
+  // the room's replay memory: { opened: { text, stamp }, earlier } when it is to be
+  // shown, else { opened: null, why } (why null: the tag failed).
+  #open(header, body, keys = null) {
+    let opened = open(keys ?? this.keys, header, body);
+    let earlier = false;
+    if (opened === null && !keys && this.previousKeys) {
+      opened = open(this.previousKeys, header, body);
+      earlier = opened !== null;
+    }
+    if (opened === null) return { opened: null, why: null, earlier };
+    const refusal = opened.stamp && this.guard.check(header.from, opened.stamp);
+    if (refusal) return { opened: null, why: REFUSAL_TEXT[refusal], earlier };
+    return { opened, why: null, earlier };
   }
 
   #frame(data) {
@@ -222,32 +241,39 @@ export class Session extends EventTarget {
         const header = { room: this.room, kind: f.t, from: str(f.from), to: f.t === 'purr' ? str(f.to) : '' };
         // A whisper opens only with the keys shared with its other end, and only when
         // one end is us: anything else is not "whispered to you".
-        let opened;
-        if (f.t === 'purr') {
-          const peer = header.from === this.alias ? header.to : header.to === this.alias ? header.from : null;
-          const keys = this.#whisperKeysWith(peer);
-          opened = { text: keys ? open(keys, header, str(f.body)) : null, earlier: false };
+        const addressee = f.t === 'purr' ? whisperAddressee(header.from, header.to, this.alias) : null;
+        let result;
+        if (addressee === 'other') {
+          const why = `it was a whisper to ${header.to}, not meant for you (the server should not have relayed it here)`;
+          result = { opened: null, why, earlier: false };
+        } else if (addressee) {
+          const keys = this.#whisperKeysWith(addressee === 'own' ? header.to : header.from);
+          result = keys ? this.#open(header, str(f.body), keys) : { opened: null, why: null, earlier: false };
         } else {
-          opened = this.#open(header, str(f.body));
+          result = this.#open(header, str(f.body));
         }
-        const { text, earlier } = opened;
-        if (text === null) return this.#emit('unverified', { kind: f.t, from: header.from });
+        const { opened, why, earlier } = result;
+        if (!opened) return this.#emit('unverified', { kind: f.t, from: header.from, why });
         const own = header.from === this.alias;
         if (own) this.pending.delete(str(f.body));
-        const d = { from: header.from, to: header.to, text, ts: Number(f.ts) || Date.now(), own, earlier };
-        if (f.t === 'purr') d.addressee = whisperAddressee(header.from, header.to, this.alias);
+        const { text, stamp } = opened;
+        const ts = stamp ? stamp.sentMs : Number(f.ts) || Date.now();
+        const d = { from: header.from, to: header.to, text, ts, unprotected: !stamp, own, earlier };
+        if (addressee) d.addressee = addressee;
         return this.#emit(f.t, d);
       }
       case 'left': {
         const alias = str(f.alias);
         this.members = this.members.filter((m) => m !== alias);
         this.#forgetPeers((a) => a === alias);
-        let farewell = null, farewellBad = false;
+        let farewell = null, farewellBad = false, farewellWhy = null;
         if (typeof f.body === 'string') {
-          farewell = this.#open({ room: this.room, kind: 'exit', from: alias, to: '' }, f.body).text;
-          farewellBad = farewell === null;
+          const { opened, why } = this.#open({ room: this.room, kind: 'exit', from: alias, to: '' }, f.body);
+          farewell = opened?.text ?? null;
+          farewellBad = !opened;
+          farewellWhy = why;
         }
-        return this.#emit('left', { alias, reason: str(f.reason), farewell, farewellBad, creator: str(f.creator) });
+        return this.#emit('left', { alias, reason: str(f.reason), farewell, farewellBad, farewellWhy, creator: str(f.creator) });
       }
       case 'kicked':
         this.members = this.members.filter((m) => m !== str(f.alias));
@@ -289,7 +315,9 @@ export class Session extends EventTarget {
   // A rekey frame: the new secret, opened with the keys it was sealed under (ours now),
   // taken into use if it names us; the keys it replaces are kept for what is in flight.
   #rekeyed(from, epoch, to, body) {
-    const secret = open(this.keys, { room: this.room, kind: 'rekey', from, to: to.join(',') }, body);
+    // No replay check: an old rekey was sealed under keys we no longer use, and the
+    // epoch must be the next one.
+    const secret = open(this.keys, { room: this.room, kind: 'rekey', from, to: to.join(',') }, body)?.text ?? null;
     let why = null;
     if (secret === null) why = 'it failed verification';
     else if (!to.includes(this.alias)) why = 'it was not meant for this page';
@@ -342,8 +370,8 @@ export class Session extends EventTarget {
   #sendRekey() {
     const p = this.rekeying;
     p.sent += 1;
-    const to = this.members.filter((m) => !p.kick || m.toLowerCase() !== p.kick.toLowerCase());
-    const body = seal(this.keys, { room: this.room, kind: 'rekey', from: this.alias, to: to.join(',') }, p.secret);
+    const to = this.members.filter((m) => !p.kick || !sameAlias(m, p.kick));
+    const body = this.#seal(this.keys, 'rekey', to.join(','), p.secret);
     const frame = { t: 'rekey', epoch: this.epoch, to, body, auth: b64uEncode(p.keys.auth) };
     if (p.kick) Object.assign(frame, { t: 'kick', alias: p.kick });
     return this.#send(frame);
@@ -354,7 +382,7 @@ export class Session extends EventTarget {
   #retryRekey() {
     const p = this.rekeying;
     if (!p || p.sent >= REKEY_TRIES) return false;
-    if (p.kick && !this.members.some((m) => m.toLowerCase() === p.kick.toLowerCase())) return false;
+    if (p.kick && !this.members.some((m) => sameAlias(m, p.kick))) return false;
     this.#sendRekey();
     this.#emit('rekeyretry', { attempt: p.sent - 1 });
     return true;
@@ -486,8 +514,12 @@ export class Session extends EventTarget {
     return new TextEncoder().encode(JSON.stringify(frame)).length <= this.maxBytes;
   }
 
+  #seal(keys, kind, to, text) {
+    return seal(keys, { room: this.room, kind, from: this.alias, to }, text, this.stamper.stamp());
+  }
+
   send(text) {
-    const frame = { t: 'msg', body: seal(this.keys, { room: this.room, kind: 'msg', from: this.alias, to: '' }, text) };
+    const frame = { t: 'msg', body: this.#seal(this.keys, 'msg', '', text) };
     return this.#sendSealed(frame, 'msg', '', text);
   }
 
@@ -496,7 +528,7 @@ export class Session extends EventTarget {
   purr(to, text) {
     const keys = this.#whisperKeysWith(to);
     if (!keys) return this.peers.get(to)?.lowOrder ? 'lowkey' : 'nokey';
-    const frame = { t: 'purr', to, body: seal(keys, { room: this.room, kind: 'purr', from: this.alias, to }, text) };
+    const frame = { t: 'purr', to, body: this.#seal(keys, 'purr', to, text) };
     return this.#sendSealed(frame, 'purr', to, text);
   }
 
@@ -507,7 +539,7 @@ export class Session extends EventTarget {
 
   exit(farewell) {
     const frame = { t: 'exit' };
-    if (farewell) frame.body = seal(this.keys, { room: this.room, kind: 'exit', from: this.alias, to: '' }, farewell);
+    if (farewell) frame.body = this.#seal(this.keys, 'exit', '', farewell);
     if (!this.#fits(frame)) return 'too_large';
     this.exiting = true;
     if (!this.#send(frame)) this.ws?.close(1000);

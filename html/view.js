@@ -145,9 +145,12 @@ export class ChatView {
   }
 
   // queued: typed while the connection was lost, shown as waiting until it is sent.
-  // addressee (whispers): 'own', 'you' or 'other' (session.js whisperAddressee).
+  // addressee (whispers): 'own' or 'you' (session.js whisperAddressee; a whisper naming
+  // someone else is never opened, so never shown here).
   // earlier: opened only with the keys before the last rekey (sealed before the change).
-  message({ kind, from, to, text, ts, own, addressee, queued = false, earlier = false }) {
+  // ts: the sender's authenticated clock; unprotected: a v1 envelope (no stamp), which
+  // could be a replay and is marked so.
+  message({ kind, from, to, text, ts, own, addressee, queued = false, earlier = false, unprotected = false }) {
     // "/me waves" reads "* alice waves", with the name the message is authenticated under.
     const action = actionText(text);
     const item = el('article', `entry ${kind}${own ? ' own' : ''}${action !== null ? ' action' : ''}${queued ? ' queued' : ''}`);
@@ -162,9 +165,7 @@ export class ChatView {
     head.append(el('span', 'who', own ? 'You' : from));
     if (kind === 'purr') {
       item.dataset.addressee = own ? 'own' : addressee;
-      if (own) head.append(el('span', 'tag', `whisper to ${to}`));
-      else if (addressee === 'you') head.append(el('span', 'tag', 'whispered to you'));
-      else head.append(el('span', 'tag warning', `whisper to ${to}, not meant for you: the server should not have relayed it here`));
+      head.append(el('span', 'tag', own ? `whisper to ${to}` : 'whispered to you'));
     }
     if (earlier) {
       item.dataset.keys = 'earlier';
@@ -173,6 +174,10 @@ export class ChatView {
     if (queued) {
       item.dataset.state = 'queued';
       head.append(el('span', 'tag state', 'not sent yet: waiting for the connection'));
+    }
+    if (unprotected) {
+      item.dataset.unprotected = 'true';
+      head.append(el('span', 'tag warning unprotected', 'old format: not protected against replay'));
     }
     head.append(timeEl(ts));
     const body = el('div', 'body');

@@ -11,7 +11,8 @@ use tungstenite::protocol::WebSocketConfig;
 use tungstenite::{Message, WebSocket};
 use zeroize::Zeroizing;
 
-use crate::crypto::{self, Header, Kind, OpenError, RoomKeys};
+use crate::crypto::{self, Header, Kind, OpenError, Opened, RoomKeys, Stamp};
+use crate::replay::{ReplayGuard, Stamper};
 use crate::whisper::{self, KeyPair};
 use crate::wire::{Code, DecodeError, ServerFrame, Welcome, close};
 
@@ -103,13 +104,17 @@ pub enum Event {
         farewell: Option<Result<String, String>>,
         creator: String,
     },
-    /// A `msg` (`to` = None) or a `purr`. `text` is Err with a reason when the tag fails
-    /// under every key this session holds. `earlier_keys` (extension): it opened only
-    /// with the keys before the last rekey (it was sealed before the change).
+    /// A `msg` (`to` = None) or a `purr`. `text` is Err with a reason when the tag
+    /// fails under every key this session holds, or the envelope is a replay
+    /// (repeated, or out of the time window). `sent` is the sender's authenticated
+    /// clock (ms since the epoch), None for a v1 envelope, which nothing protects
+    /// against replay; `ts` is the server's clock. `earlier_keys` (extension): it
+    /// opened only with the keys before the last rekey (sealed before the change).
     Message {
         from: String,
         to: Option<String>,
         text: Result<String, String>,
+        sent: Option<u64>,
         ts: u64,
         seq: u64,
         earlier_keys: bool,
@@ -163,7 +168,8 @@ struct Peer {
     keys: Option<RoomKeys>,
 }
 
-/// A client inside a room, holding the room's keys.
+/// A client inside a room, holding the room's keys, the stamps of what this
+/// connection seals and the replay memory of what it received.
 pub struct Session {
     ws: WebSocket<TcpStream>,
     pub room: String,
@@ -182,6 +188,8 @@ pub struct Session {
     pair: KeyPair,
     /// The members whose announced whisper key verified, by alias as relayed.
     peers: HashMap<String, Peer>,
+    stamper: Stamper,
+    guard: ReplayGuard,
 }
 
 /// How many times a rekey that crossed a change in the room is made again.
@@ -336,6 +344,8 @@ impl Client {
             pending: None,
             pair,
             peers: HashMap::new(),
+            stamper: Stamper::default(),
+            guard: ReplayGuard::default(),
         };
         let welcome = session.event(reply);
         Ok((session, welcome))
@@ -348,30 +358,39 @@ impl Client {
 }
 
 impl Session {
-    fn seal(&self, kind: Kind, to: &str, text: &str) -> String {
-        self.seal_with(&self.keys, kind, to, text)
+    fn seal(&mut self, kind: Kind, to: &str, text: &str) -> String {
+        let stamp = self.stamper.stamp();
+        self.seal_with(&self.keys, &stamp, kind, to, text)
     }
 
-    fn seal_with(&self, keys: &RoomKeys, kind: Kind, to: &str, text: &str) -> String {
+    fn seal_with(
+        &self,
+        keys: &RoomKeys,
+        stamp: &Stamp,
+        kind: Kind,
+        to: &str,
+        text: &str,
+    ) -> String {
         let h = Header {
             room: &self.room,
             kind,
             from: &self.alias,
             to,
         };
-        crypto::seal(keys, &h, text.as_bytes())
+        crypto::seal(keys, &h, stamp, text.as_bytes())
     }
 
     /// Opens a body: a whisper with its own keys; anything else with the current room
-    /// keys, else with those before the last rekey. The bool says it took the earlier
-    /// ones (sealed before the change, relayed after it).
+    /// keys, else with those before the last rekey (the bool says it took those: sealed
+    /// before the change, relayed after it). Then checks its stamp against the replay
+    /// memory: the text and the sender's authenticated time, or why it is not shown.
     fn open(
         &mut self,
         kind: Kind,
         from: &str,
         to: &str,
         body: &str,
-    ) -> (Result<String, String>, bool) {
+    ) -> (Result<(String, Option<u64>), String>, bool) {
         let whisper_keys = if kind == Kind::Purr {
             // Only the two ends of a whisper hold its keys; the other side is the peer.
             let peer = if from == self.alias {
@@ -379,7 +398,10 @@ impl Session {
             } else if to == self.alias {
                 from
             } else {
-                return (Err("a whisper neither to nor from us".into()), false);
+                let why = format!(
+                    "it was a whisper to {to}, not meant for you (the server should not have relayed it here)"
+                );
+                return (Err(why), false);
             };
             match self.whisper_keys(peer) {
                 Ok(keys) => Some(keys.clone()),
@@ -395,14 +417,36 @@ impl Session {
             to,
         };
         let opened = crypto::open(whisper_keys.as_ref().unwrap_or(&self.keys), &h, body);
-        match (opened, &self.previous) {
+        let (opened, earlier) = match (opened, &self.previous) {
             (Err(OpenError::BadTag), Some(previous)) if whisper_keys.is_none() => {
                 match crypto::open(previous, &h, body) {
-                    Ok(text) => (Ok(text), true),
-                    Err(_) => (Err(OpenError::BadTag.to_string()), false),
+                    Ok(opened) => (Ok(opened), true),
+                    Err(_) => (Err(OpenError::BadTag), false),
                 }
             }
-            (opened, _) => (opened.map_err(|e: OpenError| e.to_string()), false),
+            (opened, _) => (opened, false),
+        };
+        let checked = opened
+            .map_err(|e| e.to_string())
+            .and_then(|opened| self.check_replay(from, opened));
+        (checked, earlier)
+    }
+
+    /// The text and the sender's time of an opened envelope, unless its stamp shows a
+    /// replay; a v1 envelope has no stamp to check.
+    fn check_replay(
+        &mut self,
+        from: &str,
+        opened: Opened,
+    ) -> Result<(String, Option<u64>), String> {
+        match opened.stamp {
+            Some(stamp) => {
+                self.guard
+                    .check(from, &stamp, crate::protocol::now_ms())
+                    .map_err(|e| e.to_string())?;
+                Ok((opened.text, Some(stamp.sent_ms)))
+            }
+            None => Ok((opened.text, None)),
         }
     }
 
@@ -451,6 +495,7 @@ impl Session {
 
     /// Seals the pending secret for the room as this session sees it now and sends it.
     fn send_rekey(&mut self) -> Result<(), ClientError> {
+        let stamp = self.stamper.stamp();
         let Some(p) = &mut self.pending else {
             return Ok(());
         };
@@ -459,7 +504,7 @@ impl Session {
             .members
             .iter()
             .map(String::as_str)
-            .filter(|m| p.kick.as_deref().is_none_or(|k| !m.eq_ignore_ascii_case(k)))
+            .filter(|m| p.kick.as_deref().is_none_or(|k| !crate::alias::same(m, k)))
             .collect();
         let h = Header {
             room: &self.room,
@@ -467,7 +512,7 @@ impl Session {
             from: &self.alias,
             to: &to.join(","),
         };
-        let body = crypto::seal(&self.keys, &h, p.secret.as_bytes());
+        let body = crypto::seal(&self.keys, &h, &stamp, p.secret.as_bytes());
         let auth = Zeroizing::new(crypto::b64u_encode(&p.keys.k_auth));
         let epoch = self.epoch.unwrap_or(0);
         let mut req =
@@ -492,7 +537,7 @@ impl Session {
             p.sent < REKEY_TRIES
                 && p.kick
                     .as_deref()
-                    .is_none_or(|k| self.members.iter().any(|m| m.eq_ignore_ascii_case(k)))
+                    .is_none_or(|k| self.members.iter().any(|m| crate::alias::same(m, k)))
         });
         if !retry {
             self.pending = None;
@@ -519,8 +564,10 @@ impl Session {
             from,
             to: &to.join(","),
         };
+        // No replay check: an old rekey was sealed under keys this session no longer
+        // uses, and the epoch must be the next one.
         let secret = crypto::open(&self.keys, &h, body)
-            .map(Zeroizing::new)
+            .map(|opened| Zeroizing::new(opened.text))
             .map_err(|e| format!("the new room secret could not be opened: {e}"))?;
         if !to.contains(&self.alias) {
             return Err("the new room secret was not meant for this member".into());
@@ -587,7 +634,8 @@ impl Session {
     /// [`ClientError::Whisper`] when `to` has no verified key.
     pub fn purr(&mut self, to: &str, text: &str) -> Result<(), ClientError> {
         let keys = self.whisper_keys(to)?.clone();
-        let body = self.seal_with(&keys, Kind::Purr, to, text);
+        let stamp = self.stamper.stamp();
+        let body = self.seal_with(&keys, &stamp, Kind::Purr, to, text);
         send_json(
             &mut self.ws,
             &serde_json::json!({"t":"purr","to":to,"body":body}),
@@ -611,7 +659,6 @@ impl Session {
         send_json(&mut self.ws, &msg)
     }
 
-    /// Sets how long [`Session::next_event`] waits (None: forever).
     /// Joins the same room under the same name on a new connection to `addr`, after
     /// this one was lost; `resume` (the last welcome's token) takes over a seat the
     /// server still holds for the lost connection. Creates the room if it has died.
@@ -621,15 +668,19 @@ impl Session {
         timeout: Duration,
         resume: Option<&str>,
     ) -> Result<(Session, Event), ClientError> {
-        Client::connect(addr, timeout)?.rejoin(
+        let (mut session, welcome) = Client::connect(addr, timeout)?.rejoin(
             &self.room,
             &self.alias,
             self.keys.clone(),
             true,
             resume,
-        )
+        )?;
+        // What was accepted before the break must not be accepted again after it.
+        session.guard = self.guard.clone();
+        Ok((session, welcome))
     }
 
+    /// Sets how long [`Session::next_event`] waits (None: forever).
     pub fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
         self.ws.get_mut().set_read_timeout(timeout)
     }
@@ -720,7 +771,11 @@ impl Session {
             } => {
                 self.forget(&alias);
                 Event::Left {
-                    farewell: body.map(|b| self.open(Kind::Exit, &alias, "", &b).0),
+                    farewell: body.map(|b| {
+                        self.open(Kind::Exit, &alias, "", &b)
+                            .0
+                            .map(|(text, _)| text)
+                    }),
                     alias,
                     reason: reason.as_str().to_owned(),
                     creator,
@@ -732,10 +787,11 @@ impl Session {
                 } else {
                     Kind::Msg
                 };
-                let (text, earlier_keys) =
+                let (opened, earlier_keys) =
                     self.open(kind, &r.from, r.to.as_deref().unwrap_or(""), &r.body);
                 Event::Message {
-                    text,
+                    sent: opened.as_ref().ok().and_then(|(_, sent)| *sent),
+                    text: opened.map(|(text, _)| text),
                     from: r.from,
                     to: r.to,
                     ts: r.ts,

@@ -1,4 +1,5 @@
-//! The client-side cryptography of protocol v1: key schedule, envelopes and join proofs.
+//! The client-side cryptography of protocol v1: key schedule, envelopes (v1, and the
+//! **extension** v2 that carries a replay stamp) and join proofs.
 //!
 //! The server itself only ever uses [`verify_join_proof`] and [`ct_eq`]; everything else
 //! exists for the terminal client, the tests and the benchmark, which must speak to the
@@ -14,10 +15,16 @@ type Aes256Ctr = ctr::Ctr128BE<aes::Aes256>;
 
 /// PBKDF2 iteration count of protocol v1.
 pub const ITERATIONS: u32 = 100_000;
-/// Version byte that starts every envelope.
-pub const ENVELOPE_VERSION: u8 = 1;
-/// Version byte + IV + tag: the smallest envelope (an empty message).
+/// Version byte of a v1 envelope (no replay stamp; still opened, never sealed by our clients).
+pub const ENVELOPE_V1: u8 = 1;
+/// Version byte of a v2 envelope: the plaintext starts with a [`Stamp`].
+pub const ENVELOPE_V2: u8 = 2;
+/// Version byte + IV + tag: the smallest v1 envelope (an empty message).
 pub const MIN_ENVELOPE_LEN: usize = 1 + 16 + 32;
+/// Bytes of a [`Stamp`] at the start of a v2 plaintext: sid, counter, time.
+pub const STAMP_LEN: usize = 8 + 4 + 8;
+/// What sealing adds to a text: the smallest v2 envelope (an empty message).
+pub const SEALED_OVERHEAD: usize = MIN_ENVELOPE_LEN + STAMP_LEN;
 
 /// The three keys every member of a room derives from its id and secret.
 #[derive(Clone)]
@@ -59,7 +66,7 @@ impl Kind {
 /// Why an envelope was refused.
 #[derive(Debug, PartialEq, Eq)]
 pub enum OpenError {
-    /// Not base64url, too short or not version 1.
+    /// Not base64url, too short for its version, or neither version 1 nor 2.
     Malformed,
     /// The tag does not match: tampered, re-attributed, or another room's key.
     BadTag,
@@ -192,10 +199,63 @@ pub struct Header<'a> {
     pub to: &'a str,
 }
 
-fn envelope_tag(k_mac: &[u8; 32], h: &Header<'_>, iv: &[u8], ct: &[u8]) -> [u8; 32] {
+/// The replay stamp a v2 envelope carries, encrypted and authenticated with the text:
+/// who sealed it (`sid`, random per connection), its place in that connection's
+/// series (`counter`, from 1) and the sender's clock (`sent_ms`, ms since the epoch).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stamp {
+    pub sid: [u8; 8],
+    pub counter: u32,
+    pub sent_ms: u64,
+}
+
+impl Stamp {
+    fn to_bytes(self) -> [u8; STAMP_LEN] {
+        let mut out = [0u8; STAMP_LEN];
+        out[..8].copy_from_slice(&self.sid);
+        out[8..12].copy_from_slice(&self.counter.to_be_bytes());
+        out[12..].copy_from_slice(&self.sent_ms.to_be_bytes());
+        out
+    }
+
+    fn from_bytes(raw: &[u8; STAMP_LEN]) -> Stamp {
+        // Every range lies inside the fixed-size array, so the copies cannot fail.
+        let mut sid = [0u8; 8];
+        sid.copy_from_slice(&raw[..8]);
+        let mut counter = [0u8; 4];
+        counter.copy_from_slice(&raw[8..12]);
+        let mut sent = [0u8; 8];
+        sent.copy_from_slice(&raw[12..]);
+        Stamp {
+            sid,
+            counter: u32::from_be_bytes(counter),
+            sent_ms: u64::from_be_bytes(sent),
+        }
+    }
+}
+
+/// An opened envelope: its text and, for v2, its authenticated stamp (None: a v1
+/// envelope, which nothing protects against replay).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Opened {
+    pub stamp: Option<Stamp>,
+    pub text: String,
+}
+
+/// The tag's first field: each version has its own, so a body cannot be re-read as
+/// the other version.
+fn tag_label(version: u8) -> &'static [u8] {
+    if version == ENVELOPE_V1 {
+        b"sanctuary/v1"
+    } else {
+        b"sanctuary/v2"
+    }
+}
+
+fn envelope_tag(k_mac: &[u8; 32], version: u8, h: &Header<'_>, iv: &[u8], ct: &[u8]) -> [u8; 32] {
     let mut mac = hmac_key(k_mac);
     for field in [
-        b"sanctuary/v1".as_slice(),
+        tag_label(version),
         h.room.as_bytes(),
         h.kind.as_str().as_bytes(),
         h.from.as_bytes(),
@@ -208,46 +268,84 @@ fn envelope_tag(k_mac: &[u8; 32], h: &Header<'_>, iv: &[u8], ct: &[u8]) -> [u8; 
     mac.finalize().into_bytes().into()
 }
 
-/// Encrypts and authenticates `plaintext` with the given IV; returns the `body` string.
-pub fn seal_with_iv(keys: &RoomKeys, h: &Header<'_>, iv: [u8; 16], plaintext: &[u8]) -> String {
-    let mut ct = plaintext.to_vec();
+/// Encrypts and authenticates `plaintext` with the given IV; returns the `body`
+/// string: version 2 with `stamp` ahead of the text, or version 1 without one (only
+/// the v1 vectors and the benchmark seal that).
+pub fn seal_with_iv(
+    keys: &RoomKeys,
+    h: &Header<'_>,
+    iv: [u8; 16],
+    stamp: Option<&Stamp>,
+    plaintext: &[u8],
+) -> String {
+    let (version, mut ct) = match stamp {
+        Some(stamp) => (ENVELOPE_V2, stamp.to_bytes().to_vec()),
+        None => (ENVELOPE_V1, Vec::new()),
+    };
+    ct.extend_from_slice(plaintext);
     Aes256Ctr::new(&keys.k_enc.into(), &iv.into()).apply_keystream(&mut ct);
-    let tag = envelope_tag(&keys.k_mac, h, &iv, &ct);
+    let tag = envelope_tag(&keys.k_mac, version, h, &iv, &ct);
     let mut raw = Vec::with_capacity(MIN_ENVELOPE_LEN + ct.len());
-    raw.push(ENVELOPE_VERSION);
+    raw.push(version);
     raw.extend_from_slice(&iv);
     raw.extend_from_slice(&ct);
     raw.extend_from_slice(&tag);
     b64u_encode(&raw)
 }
 
-/// Encrypts with a fresh random IV.
-pub fn seal(keys: &RoomKeys, h: &Header<'_>, plaintext: &[u8]) -> String {
-    seal_with_iv(keys, h, random_bytes(), plaintext)
+/// Seals a v2 envelope with a fresh random IV.
+pub fn seal(keys: &RoomKeys, h: &Header<'_>, stamp: &Stamp, plaintext: &[u8]) -> String {
+    seal_with_iv(keys, h, random_bytes(), Some(stamp), plaintext)
 }
 
-/// Verifies the tag (constant time) and only then decrypts.
-pub fn open(keys: &RoomKeys, h: &Header<'_>, body: &str) -> Result<String, OpenError> {
+/// The smallest envelope of a version, None for a version that does not exist.
+fn min_len(version: u8) -> Option<usize> {
+    match version {
+        ENVELOPE_V1 => Some(MIN_ENVELOPE_LEN),
+        ENVELOPE_V2 => Some(SEALED_OVERHEAD),
+        _ => None,
+    }
+}
+
+/// Verifies the tag (constant time) and only then decrypts. Whether a v2 stamp is
+/// new is for the receiver's [`crate::replay::ReplayGuard`] to say.
+pub fn open(keys: &RoomKeys, h: &Header<'_>, body: &str) -> Result<Opened, OpenError> {
     let raw = b64u_decode(body).ok_or(OpenError::Malformed)?;
-    if raw.len() < MIN_ENVELOPE_LEN || raw[0] != ENVELOPE_VERSION {
+    let version = *raw.first().ok_or(OpenError::Malformed)?;
+    if min_len(version).is_none_or(|min| raw.len() < min) {
         return Err(OpenError::Malformed);
     }
     let (iv, rest) = raw[1..].split_at(16);
     let (ct, tag) = rest.split_at(rest.len() - 32);
-    if !ct_eq(&envelope_tag(&keys.k_mac, h, iv, ct), tag) {
+    if !ct_eq(&envelope_tag(&keys.k_mac, version, h, iv, ct), tag) {
         return Err(OpenError::BadTag);
     }
     let mut pt = ct.to_vec();
     let iv: [u8; 16] = iv.try_into().map_err(|_| OpenError::Malformed)?;
     Aes256Ctr::new(&keys.k_enc.into(), &iv.into()).apply_keystream(&mut pt);
-    String::from_utf8(pt).map_err(|_| OpenError::NotUtf8)
+    let stamp = if version == ENVELOPE_V2 {
+        let head: [u8; STAMP_LEN] = pt[..STAMP_LEN]
+            .try_into()
+            .map_err(|_| OpenError::Malformed)?;
+        pt.drain(..STAMP_LEN);
+        Some(Stamp::from_bytes(&head))
+    } else {
+        None
+    };
+    let text = String::from_utf8(pt).map_err(|_| OpenError::NotUtf8)?;
+    Ok(Opened { stamp, text })
 }
 
-/// Checks the outer form of a `body` without any key: base64url of at least
-/// 1+16+32 bytes starting with version 1. This is all the server can check.
+/// Checks the outer form of a `body` without any key: base64url of at least 1+16+32
+/// bytes starting with version 1, or of at least 1+16+20+32 starting with version 2.
+/// This is all the server can check.
 pub fn is_well_formed_body(body: &str) -> bool {
     body.len() >= (MIN_ENVELOPE_LEN * 4).div_ceil(3)
-        && b64u_decode(body).is_some_and(|raw| raw.first() == Some(&ENVELOPE_VERSION))
+        && b64u_decode(body).is_some_and(|raw| {
+            raw.first()
+                .and_then(|&v| min_len(v))
+                .is_some_and(|min| raw.len() >= min)
+        })
 }
 
 /// Fills an array from the operating system's random source.
@@ -347,27 +445,56 @@ mod tests {
         assert!(!ct_eq(b"abc", b"ab"));
     }
 
-    #[test]
-    fn sealed_envelopes_open_and_bind_their_header() {
-        let keys = RoomKeys::from_master(&[7; 32]);
+    /// Fixed keys, a whisper's header and a stamp.
+    fn fixture() -> (RoomKeys, Header<'static>, Stamp) {
         let h = Header {
             room: "r",
             kind: Kind::Purr,
             from: "a",
             to: "b",
         };
-        let body = seal(&keys, &h, "hi <b>there</b>".as_bytes());
+        let stamp = Stamp {
+            sid: [3; 8],
+            counter: 7,
+            sent_ms: 1_700_000_000_000,
+        };
+        (RoomKeys::from_master(&[7; 32]), h, stamp)
+    }
+
+    #[test]
+    fn sealed_envelopes_open_and_bind_their_header_and_stamp() {
+        let (keys, h, stamp) = fixture();
+        let body = seal(&keys, &h, &stamp, "hi <b>there</b>".as_bytes());
         assert!(is_well_formed_body(&body));
-        assert_eq!(open(&keys, &h, &body).as_deref(), Ok("hi <b>there</b>"));
+        let opened = open(&keys, &h, &body).expect("opens");
+        assert_eq!(opened.text, "hi <b>there</b>");
+        assert_eq!(opened.stamp, Some(stamp));
         let moved = Header { to: "c", ..h };
         assert_eq!(open(&keys, &moved, &body), Err(OpenError::BadTag));
     }
 
     #[test]
-    fn body_shape_check_wants_version_one_and_full_length() {
+    fn a_version_byte_swapped_between_one_and_two_breaks_the_tag() {
+        let (keys, h, stamp) = fixture();
+        for body in [
+            seal_with_iv(&keys, &h, [9; 16], Some(&stamp), b"twenty bytes or more!"),
+            seal_with_iv(&keys, &h, [9; 16], None, b"twenty bytes or more!"),
+        ] {
+            let mut raw = b64u_decode(&body).expect("b64u");
+            raw[0] ^= 3;
+            assert_eq!(open(&keys, &h, &b64u_encode(&raw)), Err(OpenError::BadTag));
+        }
+    }
+
+    #[test]
+    fn body_shape_check_wants_a_known_version_and_its_full_length() {
         let mut raw = vec![1u8; MIN_ENVELOPE_LEN];
         assert!(is_well_formed_body(&b64u_encode(&raw)));
         raw[0] = 2;
+        assert!(!is_well_formed_body(&b64u_encode(&raw)));
+        raw.resize(SEALED_OVERHEAD, 2);
+        assert!(is_well_formed_body(&b64u_encode(&raw)));
+        raw[0] = 3;
         assert!(!is_well_formed_body(&b64u_encode(&raw)));
         assert!(!is_well_formed_body(&b64u_encode(
             &[1u8; MIN_ENVELOPE_LEN - 1]

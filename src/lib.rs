@@ -14,6 +14,7 @@ pub mod client;
 pub mod crypto;
 pub mod hosts;
 pub mod protocol;
+pub mod replay;
 pub mod signals;
 pub mod term;
 pub mod whisper;

@@ -184,7 +184,7 @@ fn body_value(value: &Value) -> Result<String, Refusal> {
         Some(b) if crate::crypto::is_well_formed_body(b) => Ok(b.to_owned()),
         _ => Err(Refusal::new(
             Code::BadField,
-            "body must be a base64url envelope of version 1 (at least 49 bytes)",
+            "body must be a base64url envelope: version 1 of at least 49 bytes, or 2 of at least 69",
         )),
     }
 }

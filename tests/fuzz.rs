@@ -30,7 +30,7 @@ fn fixed_room() -> (String, RoomKeys) {
     )
 }
 
-/// An envelope of `text` with a fixed IV.
+/// A v2 envelope of `text` with a fixed IV and stamp.
 fn envelope(keys: &RoomKeys, room: &str, text: &str) -> String {
     let h = Header {
         room,
@@ -38,7 +38,12 @@ fn envelope(keys: &RoomKeys, room: &str, text: &str) -> String {
         from: "alice",
         to: "",
     };
-    crypto::seal_with_iv(keys, &h, [9; 16], text.as_bytes())
+    let stamp = crypto::Stamp {
+        sid: [5; 8],
+        counter: 1,
+        sent_ms: 0,
+    };
+    crypto::seal_with_iv(keys, &h, [9; 16], Some(&stamp), text.as_bytes())
 }
 
 /// One valid frame of every request kind.

@@ -325,7 +325,8 @@ fn a_rekey_whose_tag_fails_changes_no_keys_on_the_client_and_says_so() {
         from: "mal",
         to: "mal,bob",
     };
-    let body = crypto::seal(&keys, &header, b"AAAAAAAAAAAAAAAAAAAAAA");
+    let stamp = sanctuary::replay::Stamper::default().stamp();
+    let body = crypto::seal(&keys, &header, &stamp, b"AAAAAAAAAAAAAAAAAAAAAA");
     let auth = crypto::b64u_encode(&new_keys().k_auth);
     send(
         &mut ws,

@@ -7,8 +7,9 @@ mod common;
 
 use common::*;
 use crossbeam_channel::{Receiver, RecvTimeoutError};
-use sanctuary::client::Event;
-use sanctuary::crypto::{self, Header, Kind, RoomKeys};
+use sanctuary::client::{Event, Session};
+use sanctuary::crypto::{self, RoomKeys};
+use sanctuary::replay::Stamper;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
@@ -44,9 +45,11 @@ impl Term {
     /// `home`: run with HOME and the working directory there.
     fn spawn_in(args: &[&str], home: Option<&PathBuf>) -> Term {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_sanctuary"));
+        // UTC, so that a test can tell which clock a shown time came from.
         cmd.arg("join")
             .args(args)
             .env_remove("NO_COLOR")
+            .env("TZ", "UTC")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -197,6 +200,17 @@ fn alice_and_bob(srv: &Server) -> (Term, Term) {
 }
 
 /// A port on 127.0.0.1 that nothing listens on.
+/// alice (a `sanctuary::client` session) in a new room with a passphrase, and bob, a
+/// terminal client, joined by its invite; alice has seen bob arrive.
+fn alice_and_terminal_bob(srv: &Server) -> (String, RoomKeys, Session, Term) {
+    let (room, secret) = (new_room(), new_secret());
+    let keys = RoomKeys::derive(&room, &secret);
+    let (mut alice, _) = enter(srv, &room, "alice", &keys);
+    let bob = Term::spawn(&[&invite(srv, &room, &secret), "--alias", "bob"]);
+    wait_for(&mut alice, "bob", |e| matches!(e, Event::Joined { .. }));
+    (room, keys, alice, bob)
+}
+
 fn closed_port() -> SocketAddr {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind");
     l.local_addr().expect("addr")
@@ -397,36 +411,70 @@ fn a_whisper_to_a_member_without_a_verified_key_is_refused_and_nothing_is_sent()
 #[test]
 fn a_message_that_fails_authentication_is_flagged_and_not_shown() {
     let srv = Server::start(&[]);
-    let (room, secret) = (new_room(), new_secret());
-    let keys = RoomKeys::derive(&room, &secret);
-    let (mut alice, _) = enter(&srv, &room, "alice", &keys);
-    let mut bob = Term::spawn(&[&invite(&srv, &room, &secret), "--alias", "bob"]);
-    wait_for(&mut alice, "bob", |e| matches!(e, Event::Joined { .. }));
+    let (room, keys, _alice, mut bob) = alice_and_terminal_bob(&srv);
 
     // mallory knows k_auth (the server does too) but not the message keys.
-    let (mut ws, hello) = srv.raw();
-    let nonce = crypto::b64u_decode(hello["nonce"].as_str().expect("nonce")).expect("b64u");
-    let proof = crypto::join_proof(&keys.k_auth, &nonce, &room, "mallory");
-    let join = serde_json::json!({"t":"join","room":room,"alias":"mallory","proof":crypto::b64u_encode(&proof)});
-    ws.send(Message::text(join.to_string())).expect("join");
-    assert_eq!(read_json(&mut ws)["t"], "welcome");
+    let mut ws = raw_member(&srv, &room, "mallory", &keys);
     let wrong = RoomKeys::from_master(&[9; 32]);
-    let h = Header {
-        room: &room,
-        kind: Kind::Msg,
-        from: "mallory",
-        to: "",
-    };
-    let body = crypto::seal(&wrong, &h, b"transfer the money");
-    ws.send(Message::text(
-        serde_json::json!({"t":"msg","body":body}).to_string(),
-    ))
-    .expect("msg");
+    let stamp = Stamper::default().stamp();
+    send_sealed(
+        &mut ws,
+        &wrong,
+        &room,
+        "mallory",
+        &stamp,
+        "transfer the money",
+    );
 
-    bob.expect("! message from mallory failed authentication and is not shown");
+    bob.expect("! message from mallory is not shown: message authentication failed");
     let (status, out, _) = bob.wait();
     assert_eq!(status, 0);
     assert!(!String::from_utf8_lossy(&out).contains("money"));
+}
+
+#[test]
+fn a_replayed_message_prints_as_a_warning_and_times_are_the_senders_own() {
+    let srv = Server::start(&[]);
+    let (room, keys, mut alice, mut bob) = alice_and_terminal_bob(&srv);
+    let mut eve = raw_member(&srv, &room, "eve", &keys);
+
+    // A sender whose clock is 7 minutes slow: the line bears its time, not the server's.
+    let slow = crypto::Stamp {
+        sid: crypto::random_bytes(),
+        counter: 1,
+        sent_ms: sanctuary::protocol::now_ms() - 7 * 60 * 1000,
+    };
+    send_sealed(&mut eve, &keys, &room, "eve", &slow, "my clock is slow");
+    let day_secs = slow.sent_ms / 1000 % 86_400;
+    let utc = format!("[{:02}:{:02}]", day_secs / 3600, day_secs / 60 % 60);
+    let line = bob.expect("my clock is slow");
+    assert!(line.starts_with(&format!("{utc} eve: ")), "{line}");
+
+    alice.say("meet me at noon").expect("say");
+    bob.expect("meet me at noon");
+    let captured = loop {
+        let v = read_json(&mut eve);
+        if v["t"] == "msg" && v["from"] == "alice" {
+            break v["body"].as_str().expect("body").to_owned();
+        }
+    };
+    alice.exit(None).expect("exit");
+    bob.expect("alice left");
+    let mut mallory = raw_member(&srv, &room, "alice", &keys);
+    mallory
+        .send(Message::text(
+            serde_json::json!({"t":"msg","body":captured}).to_string(),
+        ))
+        .expect("replay");
+    bob.expect("! message from alice is not shown: repeated message (a replay)");
+    let (status, out, _) = bob.wait();
+    assert_eq!(status, 0);
+    assert_eq!(
+        String::from_utf8_lossy(&out)
+            .matches("meet me at noon")
+            .count(),
+        1
+    );
 }
 
 #[test]

@@ -1,11 +1,17 @@
-//! The Rust crypto module against the independent vectors in tests/vectors/v1.json.
+//! The Rust crypto module against the independent vectors in tests/vectors/v1.json
+//! and tests/vectors/v2.json (made by tests/vectors/make_v2.py).
 
-use sanctuary::crypto::{self, Header, Kind, OpenError, RoomKeys};
+use sanctuary::crypto::{self, Header, Kind, OpenError, RoomKeys, Stamp};
 use serde_json::Value;
 
 fn vectors() -> Value {
     let text = include_str!("vectors/v1.json");
     serde_json::from_str(text).expect("tests/vectors/v1.json is valid JSON")
+}
+
+fn vectors_v2() -> Value {
+    let text = include_str!("vectors/v2.json");
+    serde_json::from_str(text).expect("tests/vectors/v2.json is valid JSON")
 }
 
 fn hex(text: &str) -> Vec<u8> {
@@ -98,13 +104,11 @@ fn envelopes_seal_to_the_vector_bytes_and_open_to_the_plaintext() {
             let iv: [u8; 16] = hex(s(env, "iv")).try_into().expect("16-byte iv");
             let plaintext = s(env, "plaintext");
             assert_eq!(
-                crypto::seal_with_iv(&keys, &h, iv, plaintext.as_bytes()),
+                crypto::seal_with_iv(&keys, &h, iv, None, plaintext.as_bytes()),
                 s(env, "body")
             );
-            assert_eq!(
-                crypto::open(&keys, &h, s(env, "body")).as_deref(),
-                Ok(plaintext)
-            );
+            let opened = crypto::open(&keys, &h, s(env, "body")).expect("opens");
+            assert_eq!((opened.text.as_str(), opened.stamp), (plaintext, None));
             assert!(crypto::is_well_formed_body(s(env, "body")));
         }
     }
@@ -134,4 +138,87 @@ fn every_must_reject_envelope_is_refused() {
             s(bad, "why")
         );
     }
+}
+
+fn header_of<'a>(room: &'a str, v: &'a Value) -> Header<'a> {
+    Header {
+        room,
+        kind: kind(s(v, "kind")),
+        from: s(v, "from"),
+        to: s(v, "to"),
+    }
+}
+
+fn stamp_of(v: &Value) -> Stamp {
+    Stamp {
+        sid: hex(s(v, "sid")).try_into().expect("8-byte sid"),
+        counter: v["counter"]
+            .as_u64()
+            .and_then(|c| u32::try_from(c).ok())
+            .expect("u32 counter"),
+        sent_ms: v["sent_ms"].as_u64().expect("u64 sent_ms"),
+    }
+}
+
+#[test]
+fn v2_keys_derive_from_each_cases_room_and_secret() {
+    for case in vectors_v2()["cases"].as_array().expect("cases") {
+        let keys = RoomKeys::derive(s(case, "room"), s(case, "secret"));
+        let want = keys_of(case);
+        assert_eq!(
+            (keys.k_enc, keys.k_mac, keys.k_auth),
+            (want.k_enc, want.k_mac, want.k_auth)
+        );
+    }
+}
+
+#[test]
+fn v2_envelopes_seal_to_the_vector_bytes_and_open_to_their_text_and_stamp() {
+    for case in vectors_v2()["cases"].as_array().expect("cases") {
+        let keys = keys_of(case);
+        for env in case["envelopes"].as_array().expect("envelopes") {
+            let h = header_of(s(case, "room"), env);
+            let iv: [u8; 16] = hex(s(env, "iv")).try_into().expect("16-byte iv");
+            let stamp = stamp_of(env);
+            let plaintext = s(env, "plaintext");
+            assert_eq!(
+                crypto::seal_with_iv(&keys, &h, iv, Some(&stamp), plaintext.as_bytes()),
+                s(env, "body")
+            );
+            let opened = crypto::open(&keys, &h, s(env, "body")).expect("opens");
+            assert_eq!(
+                (opened.text.as_str(), opened.stamp),
+                (plaintext, Some(stamp))
+            );
+            assert!(crypto::is_well_formed_body(s(env, "body")));
+        }
+    }
+}
+
+#[test]
+fn every_v2_must_reject_envelope_is_refused_for_its_flaw() {
+    let v = vectors_v2();
+    let case = &v["cases"][0];
+    let keys = keys_of(case);
+    let rejects = v["must_reject"].as_array().expect("must_reject");
+    assert!(rejects.len() >= 14, "the vector file lost cases");
+    for bad in rejects {
+        assert_eq!(bad["room"], case["room"]);
+        let got = crypto::open(&keys, &header_of(s(bad, "room"), bad), s(bad, "body"));
+        assert!(
+            matches!(got, Err(OpenError::BadTag | OpenError::Malformed)),
+            "{}: {got:?}",
+            s(bad, "why")
+        );
+    }
+    // The envelope the rejects were made from opens: they fail for their flaw only.
+    let source = &v["reject_source"];
+    let opened = crypto::open(
+        &keys,
+        &header_of(s(source, "room"), source),
+        s(source, "body"),
+    )
+    .expect("the untouched envelope opens");
+    assert_eq!(opened.text, s(source, "plaintext"));
+    assert_eq!(opened.stamp, Some(stamp_of(source)));
 }

@@ -93,14 +93,16 @@ impl RoomCrypto {
             from,
             to: "",
         };
-        crypto::seal_with_iv(&self.keys, &h, iv, text)
+        // Version 1 (no stamp) keeps the peek above at the envelope's start; the server
+        // relays both versions alike, so the figures hold for v2.
+        crypto::seal_with_iv(&self.keys, &h, iv, None, text)
     }
 
     /// The stamp of a `msg` body without checking its tag: base64 of the first 51
     /// bytes, then AES-CTR over the first two blocks. `None` if it is not ours.
     pub fn peek(&self, body: &[u8]) -> Option<Stamp> {
         let raw = decode_prefix(body)?;
-        if raw[0] != crypto::ENVELOPE_VERSION {
+        if raw[0] != crypto::ENVELOPE_V1 {
             return None;
         }
         let mut iv = [0u8; 16];
@@ -128,7 +130,7 @@ impl RoomCrypto {
             to: "",
         };
         match crypto::open(&self.keys, &h, body) {
-            Ok(text) => text.as_bytes() == plaintext(seen),
+            Ok(opened) => opened.text.as_bytes() == plaintext(seen),
             Err(_) => false,
         }
     }

@@ -197,14 +197,18 @@ impl Painter {
         self.paint(WHISPER, "(sent before the key change)")
     }
 
-    pub fn unverified(&self, ts: u64, from: &str, whisper: bool) -> String {
+    /// A message from a v1 sender (no stamp): shown at the server's time, marked.
+    pub fn unprotected(&self, ts: u64, from: &str, to: Option<&str>, text: &str) -> String {
+        let mark = self.paint(WARNING, "[old format: not protected against replay]");
+        format!("{} {mark}", self.message(ts, from, to, text))
+    }
+
+    /// A message or whisper refused: `why` it failed authentication or is a replay.
+    pub fn unverified(&self, ts: u64, from: &str, whisper: bool, why: &str) -> String {
         let what = if whisper { "whisper" } else { "message" };
         self.warning(
             ts,
-            &format!(
-                "{what} from {} failed authentication and is not shown",
-                field(from)
-            ),
+            &format!("{what} from {} is not shown: {}", field(from), field(why)),
         )
     }
 
@@ -257,9 +261,9 @@ impl Painter {
         let who = field(alias);
         match farewell {
             Some(Ok(text)) => self.system(now_ms(), &format!("{who} left: {}", body(text))),
-            Some(Err(_)) => self.warning(
+            Some(Err(why)) => self.warning(
                 now_ms(),
-                &format!("{who} left; their farewell failed authentication"),
+                &format!("{who} left; their farewell is not shown: {}", field(why)),
             ),
             None if reason == "gone" => {
                 self.system(now_ms(), &format!("{who} lost connection and left"))
@@ -356,7 +360,8 @@ mod tests {
         for line in [
             p.message(0, evil, None, evil),
             p.message(0, evil, Some("me"), evil),
-            p.unverified(0, evil, true),
+            p.unverified(0, evil, true, evil),
+            p.unprotected(0, evil, None, evil),
             p.joined(evil, false),
             p.left(evil, "exit", Some(&Ok(evil.to_owned()))),
             p.kicked(evil, evil),
@@ -442,8 +447,12 @@ mod tests {
             )
         );
         assert_eq!(
-            p.unverified(0, "bob", false),
-            format!("{stamp} ! message from bob failed authentication and is not shown")
+            p.unverified(0, "bob", false, "repeated message (a replay)"),
+            format!("{stamp} ! message from bob is not shown: repeated message (a replay)")
+        );
+        assert_eq!(
+            p.unprotected(0, "bob", None, "hi"),
+            format!("{stamp} bob: hi [old format: not protected against replay]")
         );
         assert!(p.joined("bob", false).ends_with("] * bob joined"));
         assert!(p.joined("bob", true).ends_with("] * bob reconnected"));
@@ -456,8 +465,12 @@ mod tests {
                 .ends_with("* bob left: bye all")
         );
         assert!(
-            p.left("bob", "exit", Some(&Err("bad".into())))
-                .contains("! bob left; their farewell failed")
+            p.left(
+                "bob",
+                "exit",
+                Some(&Err("repeated message (a replay)".into()))
+            )
+            .ends_with("! bob left; their farewell is not shown: repeated message (a replay)")
         );
         assert!(p.kicked("me", "bob").ends_with("* you were removed by bob"));
         assert!(

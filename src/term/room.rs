@@ -266,15 +266,20 @@ impl Room {
     /// What the server said, on stdout.
     fn show(&mut self, event: Event) -> Result<(), Exit> {
         let line = match event {
+            // Shown at the sender's authenticated time, not the server's.
             Event::Message {
                 from,
                 to,
                 text: Ok(text),
+                sent,
                 ts,
                 earlier_keys,
                 ..
             } => {
-                let line = self.paint.message(ts, &from, to.as_deref(), &text);
+                let line = match sent {
+                    Some(sent) => self.paint.message(sent, &from, to.as_deref(), &text),
+                    None => self.paint.unprotected(ts, &from, to.as_deref(), &text),
+                };
                 if earlier_keys {
                     format!("{line} {}", self.paint.before_rekey())
                 } else {
@@ -284,10 +289,10 @@ impl Room {
             Event::Message {
                 from,
                 to,
-                text: Err(_),
+                text: Err(why),
                 ts,
                 ..
-            } => self.paint.unverified(ts, &from, to.is_some()),
+            } => self.paint.unverified(ts, &from, to.is_some(), &why),
             Event::Joined { alias, rejoined } => {
                 // A rejoin by resume token replaces the member without a `left` (and
                 // may spell the alias in another case or look-alike): one entry per
@@ -661,7 +666,7 @@ impl Room {
 
     /// Whether the sealed frame stays under the server's limit (bigger: close 1009).
     fn fits(&self, text: &str, to: &str) -> bool {
-        let sealed = crypto::MIN_ENVELOPE_LEN + text.len();
+        let sealed = crypto::SEALED_OVERHEAD + text.len();
         (sealed * 4).div_ceil(3) + FRAME_OVERHEAD + to.len() <= self.max_bytes
     }
 

@@ -1,12 +1,13 @@
-// html/crypto.js under node against every case of tests/vectors/v1.json, which was made
-// by an independent implementation. The same checks run again inside Chromium (e2e).
+// html/crypto.js under node against every case of tests/vectors/v1.json and v2.json, which
+// were made by independent implementations. The same checks run again inside Chromium (e2e).
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { importHtml } from './lib/html-module.mjs';
 import { vectorChecks } from './lib/vector-checks.mjs';
 
-const vectors = JSON.parse(readFileSync(new URL('../vectors/v1.json', import.meta.url), 'utf8'));
+const load = (name) => JSON.parse(readFileSync(new URL(`../vectors/${name}`, import.meta.url), 'utf8'));
+const vectors = { v1: load('v1.json'), v2: load('v2.json') };
 const crypto = await importHtml('crypto.js');
 
 for (const { name, failures } of await vectorChecks(vectors, crypto)) {
@@ -62,8 +63,9 @@ test('base64url decoding rejects padding, foreign characters and stray bits', ()
 test('seal then open round-trips and open refuses another header', () => {
   const keys = crypto.roomKeys(new Uint8Array(32).fill(1));
   const h = { room: 'AAAAAAAAAAAAAAAAAAAAAA', kind: 'msg', from: 'ann', to: '' };
-  const body = crypto.seal(keys, h, 'hi <b>there</b> 🦀');
-  assert.equal(crypto.open(keys, h, body), 'hi <b>there</b> 🦀');
+  const stamp = { sid: '00ff00ff00ff00ff', counter: 1, sentMs: Date.now() };
+  const body = crypto.seal(keys, h, 'hi <b>there</b> 🦀', stamp);
+  assert.deepEqual(crypto.open(keys, h, body), { text: 'hi <b>there</b> 🦀', stamp });
   assert.equal(crypto.open(keys, { ...h, from: 'bob' }, body), null);
   assert.equal(crypto.open(keys, { ...h, room: 'BAAAAAAAAAAAAAAAAAAAAA' }, body), null);
   assert.equal(crypto.open(keys, h, body.slice(0, -1)), null);

@@ -117,9 +117,9 @@ describe('the page in Chromium', () => {
   test('crypto.js passes every vector case and every must_reject inside the browser', T, async () => {
     L = await openPage(browser, { viewport: DESKTOP });
     await L.page.goto(server.url);
-    const vectors = JSON.parse(await readFile(path.join(ROOT, 'tests/vectors/v1.json'), 'utf8'));
-    const results = await L.page.evaluate(vectorChecks, vectors);
-    assert.ok(results.length >= 5);
+    const load = async (name) => JSON.parse(await readFile(path.join(ROOT, 'tests/vectors', name), 'utf8'));
+    const results = await L.page.evaluate(vectorChecks, { v1: await load('v1.json'), v2: await load('v2.json') });
+    assert.ok(results.length >= 9);
     for (const r of results) assert.deepEqual(r.failures, [], `${r.name}: ${r.failures.join('; ')}`);
   });
 
@@ -371,6 +371,7 @@ describe('a room with a desktop page, a phone page and the terminal client', () 
     const [, room, sec] = /#([^.]+)\.(.+)$/.exec(link);
     await L.page.evaluate(async ({ room, sec, port }) => {
       const c = await import('/crypto.js');
+      const stamper = new (await import('/replay.js')).Stamper();
       const keys = c.deriveKeys(room, sec);
       const ws = new WebSocket(`ws://${location.hostname}:${port}/ws`);
       await new Promise((resolve, reject) => {
@@ -378,8 +379,8 @@ describe('a room with a desktop page, a phone page and the terminal client', () 
           const f = JSON.parse(e.data);
           if (f.t === 'hello') ws.send(JSON.stringify({ t: 'join', room, alias: 'eve', proof: c.joinProof(keys.auth, f.nonce, room, 'eve') }));
           if (f.t === 'welcome') {
-            ws.send(JSON.stringify({ t: 'msg', body: c.seal(keys, { room, kind: 'msg', from: 'mallory', to: '' }, 'forged text 4a') }));
-            const raw = c.b64uDecode(c.seal(keys, { room, kind: 'msg', from: 'eve', to: '' }, 'tampered text 4b'));
+            ws.send(JSON.stringify({ t: 'msg', body: c.seal(keys, { room, kind: 'msg', from: 'mallory', to: '' }, 'forged text 4a', stamper.stamp()) }));
+            const raw = c.b64uDecode(c.seal(keys, { room, kind: 'msg', from: 'eve', to: '' }, 'tampered text 4b', stamper.stamp()));
             raw[20] ^= 1; // one bit of ciphertext
             ws.send(JSON.stringify({ t: 'msg', body: c.b64uEncode(raw) }));
             ws.send(JSON.stringify({ t: 'exit' }));
@@ -905,6 +906,85 @@ describe('two terminal clients and a page in one room', () => {
     await P.page.waitForSelector('#ended:not([hidden])');
     assert.match(await P.page.textContent('#ended-reason'), /tom/);
     await assertConversationGone(P.page, { words: ['from the page 1', 'tom to page 5'] });
+  });
+});
+
+// ------------------------------------------------------------------ replays (issue 17 part C)
+
+describe('a captured message replayed to a page', () => {
+  const step = story();
+  let srv, P, Q;
+  after(async () => {
+    await P?.context.close();
+    await Q?.context.close();
+    await srv?.stop();
+  });
+
+  step('is shown once; the replay and a 1999 copy are warnings; the time is the sender\'s; v1 is marked', T, async () => {
+    srv = await startServer();
+    P = await openPage(browser);
+    await P.page.goto(srv.url);
+    await enterRoom(P.page, 'pia');
+    const [, room, sec] = /#([^.]+)\.(.+)$/.exec(await P.page.textContent('#invite'));
+    // alice's clock runs 5 minutes slow, so her time and the server's differ on screen.
+    const sentMs = Date.now() - 5 * 60 * 1000;
+    // The attacker holds the room secret and speaks the protocol from a second page:
+    // alice says something and leaves; then "alice" comes back and re-sends the captured
+    // body, a copy sealed with a 1999 clock, and a fresh marker.
+    Q = await openPage(browser);
+    await Q.page.goto(srv.url);
+    await Q.page.evaluate(async ({ room, sec, port, sentMs }) => {
+      const c = await import('/crypto.js');
+      const keys = c.deriveKeys(room, sec);
+      const header = { room, kind: 'msg', from: 'alice', to: '' };
+      // Joins as alice, sends `bodies`, leaves once the last is relayed back; resolves
+      // to the first body relayed back.
+      const visit = (bodies) => new Promise((resolve, reject) => {
+        const ws = new WebSocket(`ws://${location.hostname}:${port}/ws`);
+        let first = null;
+        ws.onmessage = (e) => {
+          const f = JSON.parse(e.data);
+          if (f.t === 'hello') ws.send(JSON.stringify({ t: 'join', room, alias: 'alice', proof: c.joinProof(keys.auth, f.nonce, room, 'alice') }));
+          if (f.t === 'welcome') for (const body of bodies) ws.send(JSON.stringify({ t: 'msg', body }));
+          if (f.t === 'msg') {
+            first ??= f.body;
+            if (f.body === bodies.at(-1)) ws.send(JSON.stringify({ t: 'exit' }));
+          }
+          if (f.t === 'error') reject(new Error(f.code));
+        };
+        ws.onclose = () => resolve(first);
+      });
+      const captured = await visit([c.seal(keys, header, 'meet me at noon 1', { sid: '0123456789abcdef', counter: 1, sentMs })]);
+      await visit([
+        captured,
+        c.seal(keys, header, 'party like it is 1999', { sid: 'fedcba9876543210', counter: 1, sentMs: 915148800000 }),
+        c.seal(keys, header, 'from an old page 3', null),
+        c.seal(keys, header, 'the marker 2', { sid: 'fedcba9876543211', counter: 1, sentMs: Date.now() }),
+      ]);
+    }, { room, sec, port: srv.config.ws_port, sentMs });
+
+    await waitEntry(P.page, { from: 'alice', text: 'the marker 2' });
+    const shown = await P.page.$$eval('#log [data-kind="msg"][data-from="alice"]', (es) => es.map((e) => ({
+      text: e.querySelector('.body').textContent,
+      time: e.querySelector('time').dateTime,
+      unprotected: e.querySelector('.tag.unprotected')?.textContent ?? null,
+    })));
+    assert.deepEqual(shown.map((m) => m.text), ['meet me at noon 1', 'from an old page 3', 'the marker 2']);
+    // A v1 envelope (a page from before the extension) is shown, marked.
+    assert.deepEqual(shown.map((m) => m.unprotected), [null, 'old format: not protected against replay', null]);
+    assert.equal(shown[0].time, new Date(sentMs).toISOString(), 'the time shown is alice\'s own');
+    const warnings = await P.page.$$eval('#log [data-event="unverified"]', (es) => es.map((e) => e.querySelector('.text').textContent));
+    assert.deepEqual(warnings, [
+      'A message from alice was refused: repeated message (a replay). It is not shown.',
+      'A message from alice was refused: sent at a time outside the accepted window (a replay, or a wrong clock). It is not shown.',
+    ]);
+    assert.ok(!(await logText(P.page)).includes('1999'));
+    await shot(P.page, 'replay-refused');
+    for (const x of [P, Q]) {
+      assert.deepEqual(x.events.csp, [], 'CSP violations');
+      assert.deepEqual(x.events.pageErrors, [], 'page errors');
+      assert.deepEqual(x.events.console, [], 'console errors');
+    }
   });
 });
 

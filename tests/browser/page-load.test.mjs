@@ -7,7 +7,7 @@ import http from 'node:http';
 import { startServer } from './lib/server.mjs';
 
 const FILES = ['/', '/style.css', '/app.js', '/favicon.svg', '/crypto.js', '/kdf.js', '/session.js',
-  '/view.js', '/commands.js', '/invite.js', '/sanitize.js', '/qr.js', '/kdf-worker.js', '/config.json'];
+  '/view.js', '/commands.js', '/invite.js', '/sanitize.js', '/qr.js', '/kdf-worker.js', '/replay.js', '/config.json'];
 const SERVERS = 20;
 const STALL_MS = 2000;
 

@@ -338,6 +338,39 @@ pub fn close_code(ws: &mut WebSocket<TcpStream>) -> Option<u16> {
     }
 }
 
+/// A raw WebSocket that joined `room` as `alias` with a valid proof (so it holds
+/// `k_auth`), for a member that sends what no client would: captured or forged bodies.
+pub fn raw_member(srv: &Server, room: &str, alias: &str, keys: &RoomKeys) -> WebSocket<TcpStream> {
+    let (mut ws, hello) = srv.raw();
+    let nonce = crypto::b64u_decode(hello["nonce"].as_str().expect("nonce")).expect("b64u");
+    let proof = crypto::join_proof(&keys.k_auth, &nonce, room, alias);
+    let join = serde_json::json!({"t":"join","room":room,"alias":alias,"proof":crypto::b64u_encode(&proof)});
+    ws.send(Message::text(join.to_string())).expect("send join");
+    assert_eq!(read_json(&mut ws)["t"], "welcome", "{alias} joins {room}");
+    ws
+}
+
+/// Seals `text` as a `msg` from `from` with the given stamp and sends it on `ws`: what a
+/// member holding the keys (or only `k_auth`, with other keys) can send under any stamp.
+pub fn send_sealed(
+    ws: &mut WebSocket<TcpStream>,
+    keys: &RoomKeys,
+    room: &str,
+    from: &str,
+    stamp: &crypto::Stamp,
+    text: &str,
+) {
+    let h = crypto::Header {
+        room,
+        kind: crypto::Kind::Msg,
+        from,
+        to: "",
+    };
+    let body = crypto::seal(keys, &h, stamp, text.as_bytes());
+    let frame = serde_json::json!({"t":"msg","body":body});
+    ws.send(Message::text(frame.to_string())).expect("send msg");
+}
+
 pub fn new_room() -> String {
     crypto::b64u_encode(&crypto::random_bytes::<16>())
 }

@@ -1,8 +1,9 @@
 // The vector checks, as one self-contained function so the same code runs under node and,
 // through page.evaluate (which sends only the function's source), inside Chromium.
+// v1 and v2 are the parsed tests/vectors/v1.json and v2.json (made by make_v2.py).
 // Returns [{ name, failures: [text] }]; an empty failures list is a pass.
 
-export async function vectorChecks(vectors, crypto) {
+export async function vectorChecks({ v1: vectors, v2 }, crypto) {
   crypto ??= await import('/crypto.js');
   const hex = (b) => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
   const unhex = (h) => Uint8Array.from(h.match(/../g) ?? [], (x) => parseInt(x, 16));
@@ -47,10 +48,10 @@ export async function vectorChecks(vectors, crypto) {
       const keys = keysOf(c);
       for (const e of c.envelopes) {
         const h = { room: c.room, kind: e.kind, from: e.from, to: e.to };
-        const body = crypto.seal(keys, h, e.plaintext, unhex(e.iv));
+        const body = crypto.seal(keys, h, e.plaintext, null, unhex(e.iv));
         expect(eq(body, e.body), `seal ${c.room} ${e.kind} iv ${e.iv}`);
         const pt = crypto.open(keys, h, e.body);
-        expect(eq(pt, e.plaintext), `open ${c.room} ${e.kind} iv ${e.iv}: ${JSON.stringify(pt)?.slice(0, 40)}`);
+        expect(eq(pt?.text, e.plaintext) && pt.stamp === null, `open ${c.room} ${e.kind} iv ${e.iv}: ${JSON.stringify(pt)?.slice(0, 40)}`);
       }
     }
   });
@@ -71,5 +72,41 @@ export async function vectorChecks(vectors, crypto) {
     const pt = crypto.open(keysOf(c), { room: r.room, kind: r.kind, from: c.alias, to: r.to }, r.body);
     expect(pt !== null, 'the untouched body does not open under its real sender');
   });
+  const stampOf = (e) => ({ sid: e.sid, counter: e.counter, sentMs: e.sent_ms });
+  const headerOf = (room, e) => ({ room, kind: e.kind, from: e.from, to: e.to });
+  const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
+  check('v2: every envelope seals to the vector body and opens to its text and stamp', (expect) => {
+    expect(v2.cases.length >= 2 && v2.must_reject.length >= 14, 'vector file lost cases');
+    for (const c of v2.cases) {
+      for (const e of c.envelopes) {
+        const h = headerOf(c.room, e);
+        const body = crypto.seal(keysOf(c), h, e.plaintext, stampOf(e), unhex(e.iv));
+        expect(body === e.body, `seal ${c.room} ${e.kind} counter ${e.counter}`);
+        const got = crypto.open(keysOf(c), h, e.body);
+        expect(same(got, { text: e.plaintext, stamp: stampOf(e) }), `open ${e.kind} counter ${e.counter}: ${JSON.stringify(got)?.slice(0, 80)}`);
+      }
+    }
+  });
+  check('v2: every must_reject envelope is refused, and its source opens', (expect) => {
+    const c = v2.cases[0];
+    for (const r of v2.must_reject) {
+      expect(r.room === c.room, `no case for room ${r.room}`);
+      expect(crypto.open(keysOf(c), headerOf(r.room, r), r.body) === null, `accepted: ${r.why}`);
+    }
+    const src = v2.reject_source;
+    const got = crypto.open(keysOf(c), headerOf(src.room, src), src.body);
+    expect(same(got, { text: src.plaintext, stamp: stampOf(src) }), `the untouched source does not open: ${JSON.stringify(got)}`);
+  });
+  check('v2: a stamp is required, so nothing seals v1 by accident', (expect) => {
+    const c = v2.cases[0];
+    let threw = false;
+    try {
+      crypto.seal(keysOf(c), headerOf(c.room, c.envelopes[0]), 'x');
+    } catch {
+      threw = true;
+    }
+    expect(threw, 'seal without a stamp did not throw');
+  });
   return results;
 }
+
