@@ -115,3 +115,47 @@ pub fn update(dir: &Path, slow: bool) -> Result<(), String> {
     let out = format!("{kept}\n\n{}", section(&fast, &taxed));
     std::fs::write(&path, out).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn results(floor_us: f64, missed: Option<&str>) -> String {
+        let fig = json!({"median": floor_us, "min": floor_us, "max": floor_us});
+        let budgets: Vec<Value> = missed
+            .map(|name| json!({"name": name, "enforced": true, "ok": false}))
+            .into_iter()
+            .collect();
+        json!({"runs": 3, "date": "d", "syscall_tax": 16000,
+               "figures": {"fanout.floor_us": fig}, "budgets": budgets})
+        .to_string()
+    }
+
+    #[test]
+    fn the_comparison_is_rewritten_in_place_and_names_what_the_slow_run_missed() {
+        let main = std::env::temp_dir().join(format!("loadgen-machines-{}", std::process::id()));
+        let slow = main.join("slow");
+        std::fs::create_dir_all(&slow).unwrap();
+        std::fs::write(main.join("results.json"), results(2.0, None)).unwrap();
+        std::fs::write(slow.join("results.json"), results(6.0, Some("idle RSS"))).unwrap();
+        std::fs::write(main.join("RESULTS.md"), "# Benchmark results\n").unwrap();
+
+        update(&main, false).unwrap();
+        update(&slow, true).unwrap();
+        let text = std::fs::read_to_string(main.join("RESULTS.md")).unwrap();
+        std::fs::remove_dir_all(&main).unwrap();
+
+        assert!(text.starts_with("# Benchmark results\n"));
+        assert_eq!(text.matches(HEADING).count(), 1, "{text}");
+        assert!(
+            text.contains("| 2.00 (2.00–2.00) | 6.00 (6.00–6.00) | 3.00x |"),
+            "{text}"
+        );
+        assert!(
+            text.contains("every budget met: exit 0 | missed: idle RSS |"),
+            "{text}"
+        );
+        assert!(text.contains("16000 seccomp BPF instructions"), "{text}");
+    }
+}
