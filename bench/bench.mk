@@ -14,6 +14,13 @@
 #                     thread, the server's encoded frame, one send() per member to
 #                     as many loopback receivers; examples/loadgen/floor.rs):
 #                     room of 100 <= 1.2x, 50 rooms of 10 <= 1.5x. RSS stays in KiB.
+#   make bench-slow   the same on a simulated second machine whose system calls cost
+#                     more: every system call of the server, the floor's sender and the
+#                     clients first runs BENCH_SLOW_TAX seccomp BPF instructions in the
+#                     kernel (examples/loadgen/slowsys.rs; 16,000 makes the floor's send()
+#                     about 3x dearer here); writes bench/slow/ and the "Two machines"
+#                     comparison at the end of bench/RESULTS.md; exits non-zero on the
+#                     same budgets.
 #   make bench-smoke  a few seconds: every client connected, zero losses; no speed
 #                     judged. Part of `make test`.
 #   make bench-dynamic the same against the ordinary (glibc, dynamic) release build,
@@ -27,19 +34,26 @@
 
 CARGO ?= cargo
 BENCH_RUNS ?= 5
+BENCH_SLOW_TAX ?= 16000
 BENCH_ARGS ?=
 BENCH_SERVER ?= target/release/sanctuary
 BENCH_STATIC_SERVER := target/cross/x86_64-unknown-linux-musl/release/sanctuary
 BENCH_LOADGEN := target/release/examples/loadgen
 
-.PHONY: bench bench-dynamic bench-smoke bench-build
+.PHONY: bench bench-slow bench-static bench-dynamic bench-smoke bench-build
 
 bench-build:
 	$(CARGO) build --release --bin sanctuary --example loadgen
 
-bench: bench-build
+bench-static: bench-build
 	CARGO_TARGET_DIR=$(abspath target/cross) cross/build.sh x86_64-unknown-linux-musl
+
+bench: bench-static
 	$(BENCH_LOADGEN) --server $(BENCH_STATIC_SERVER) --runs $(BENCH_RUNS) --out bench $(BENCH_ARGS)
+
+bench-slow: bench-static
+	$(BENCH_LOADGEN) --server $(BENCH_STATIC_SERVER) --runs $(BENCH_RUNS) --out bench/slow \
+		--syscall-tax $(BENCH_SLOW_TAX) $(BENCH_ARGS)
 
 bench-dynamic: bench-build
 	$(BENCH_LOADGEN) --server $(BENCH_SERVER) --runs $(BENCH_RUNS) --out bench $(BENCH_ARGS)

@@ -13,7 +13,11 @@
 //! target/release/examples/loadgen [--runs 3] [--out bench] [--server PATH]
 //!                                 [--no-pin] [--smoke] [--no-budgets] [--nice N]
 //!                                 [--only SCENARIO] [--secs S] [--hold S]
+//!                                 [--syscall-tax N]
 //! ```
+//!
+//! `--syscall-tax N` runs it all on a simulated slower machine, one whose every
+//! system call costs N BPF instructions more (see `loadgen/slowsys.rs`).
 //!
 //! `--smoke` is a few seconds and checks correctness only (every client connected,
 //! zero losses), writing nothing. `--only` (startup, rss, fanout, latency, many),
@@ -25,6 +29,8 @@
 mod figures;
 #[path = "loadgen/floor.rs"]
 mod floor;
+#[path = "loadgen/machines.rs"]
+mod machines;
 #[path = "loadgen/msg.rs"]
 mod msg;
 #[path = "loadgen/net.rs"]
@@ -35,6 +41,8 @@ mod report;
 mod scenarios;
 #[path = "loadgen/server.rs"]
 mod server;
+#[path = "loadgen/slowsys.rs"]
+mod slowsys;
 #[path = "loadgen/ws.rs"]
 mod ws;
 
@@ -157,6 +165,8 @@ struct Args {
     nice: Option<i32>,
     /// Development aid: seconds to hold the footprint run at its last step.
     hold: u64,
+    /// BPF instructions added to every system call (0: none).
+    syscall_tax: usize,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -171,6 +181,7 @@ fn parse_args() -> Result<Args, String> {
         secs: None,
         nice: None,
         hold: 0,
+        syscall_tax: 0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -188,6 +199,11 @@ fn parse_args() -> Result<Args, String> {
                 a.hold = value()?
                     .parse()
                     .map_err(|_| "--hold takes seconds".to_string())?;
+            }
+            "--syscall-tax" => {
+                a.syscall_tax = value()?
+                    .parse()
+                    .map_err(|_| "--syscall-tax takes a number of instructions".to_string())?;
             }
             "--nice" => {
                 a.nice = Some(
@@ -210,7 +226,8 @@ fn parse_args() -> Result<Args, String> {
                 println!(
                     "usage: loadgen [--runs N] [--out DIR] [--server PATH] [--no-pin] \
                      [--smoke] [--no-budgets] [--nice N] \
-                     [--only startup|rss|fanout|latency|many] [--secs S] [--hold S]"
+                     [--only startup|rss|fanout|latency|many] [--secs S] [--hold S] \
+                     [--syscall-tax N]"
                 );
                 std::process::exit(0);
             }
@@ -618,6 +635,9 @@ fn run() -> Result<bool, String> {
             args.server.display()
         ));
     }
+    if args.syscall_tax > 0 {
+        slowsys::tax_syscalls(args.syscall_tax)?;
+    }
     let nofile = server::raise_nofile(8192)?;
     let started = Instant::now();
     let rooms = derive_rooms(plan.rooms_needed());
@@ -692,6 +712,7 @@ fn run() -> Result<bool, String> {
         loadgen_cpu,
         elapsed,
         plan: &plan,
+        syscall_tax: args.syscall_tax,
     };
     let budgets = report::budgets(&figs, &plan);
     report::write_all(&args.out, &figs, &budgets, &meta)?;

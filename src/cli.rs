@@ -76,7 +76,7 @@ pub struct ServeArgs {
     pub ipv6: bool,
 
     /// Most WebSocket connections at once. 128 keeps the worst case (every connection
-    /// at its bounds, 622 KiB each: see the README) at 78 MiB, inside the systemd
+    /// at its bounds, 620.5 KiB each: see the README) at 78 MiB, inside the systemd
     /// unit's MemoryMax=128M; 512 would be 311 MiB.
     #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,

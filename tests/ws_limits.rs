@@ -18,7 +18,7 @@ use tungstenite::{Message, WebSocket};
 const QUEUE_BYTES: usize = 256 * 1024;
 /// What one connection may cost at most with the default flags (README, "Worst-case
 /// memory").
-const PER_CONNECTION: u64 = 622 * 1024;
+const PER_CONNECTION: u64 = 620 * 1024 + 512;
 
 /// VmRSS or VmSize of a process, in bytes; None once it has gone.
 fn try_vm(pid: u32, key: &str) -> Option<u64> {
