@@ -60,7 +60,11 @@ fn a_client_that_stops_reading_is_closed_while_the_others_receive_everything() {
     let (stalled, _) = enter(&srv, &room, "stalled", &keys);
 
     let total = 1000;
-    // The healthy reader reads on its own thread, as a real client would.
+    // The healthy reader reads on its own thread, as a real client would; the sender
+    // keeps at most 16 messages ahead of it, so on a loaded machine the stalled member
+    // passes the 64-frame bound, never the reader that runs late.
+    let read = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let read_so_far = read.clone();
     let reading = std::thread::spawn(move || {
         let mut received = 0;
         while received < total {
@@ -69,6 +73,7 @@ fn a_client_that_stops_reading_is_closed_while_the_others_receive_everything() {
                     let text = text.expect("authentic");
                     assert!(text.starts_with(&format!("{received} ")), "in order");
                     received += 1;
+                    read_so_far.store(received, std::sync::atomic::Ordering::Release);
                 }
                 Event::Left { alias, .. } => assert_eq!(alias, "stalled"),
                 e => panic!("reader got {e:?}"),
@@ -79,6 +84,14 @@ fn a_client_that_stops_reading_is_closed_while_the_others_receive_everything() {
     let filler = "y".repeat(10_000);
     let (mut got, mut seen_gone) = (0, false);
     for i in 0..total {
+        let deadline = Instant::now() + TIMEOUT;
+        while read.load(std::sync::atomic::Ordering::Acquire) + 16 < i {
+            assert!(
+                Instant::now() < deadline,
+                "the reader stopped at message {i}"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
         sender.say(&format!("{i} {filler}")).expect("send");
         // Drain the sender's own echoes as we go so it is never the slow one.
         while got < i {
