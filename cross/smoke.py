@@ -29,6 +29,7 @@ Exit status 0 when every check passed.
 
 import argparse
 import base64
+import gzip
 import hashlib
 import hmac
 import http.client
@@ -377,11 +378,15 @@ class WS:
 
 
 def http_get(host, port, path):
+    # The page's files are stored gzip-coded only (http.client would ask for identity and
+    # get 406): ask as a browser does, and decode as it would.
     conn = http.client.HTTPConnection(host, port, timeout=15)
-    conn.request("GET", path)
+    conn.request("GET", path, headers={"Accept-Encoding": "gzip"})
     resp = conn.getresponse()
     body = resp.read()
     conn.close()
+    if (resp.getheader("Content-Encoding") or "").lower() == "gzip":
+        body = gzip.decompress(body)
     return resp.status, resp.getheader("Content-Type") or "", body
 
 

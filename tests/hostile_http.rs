@@ -145,10 +145,12 @@ fn timed_page_load(addr: SocketAddr) -> Option<Duration> {
     let mut s = TcpStream::connect(addr).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     write!(s, "GET / HTTP/1.0\r\nHost: {addr}\r\n\r\n").ok()?;
-    let mut body = Vec::new();
-    s.read_to_end(&mut body).ok()?;
-    let text = String::from_utf8_lossy(&body);
-    (text.starts_with("HTTP/1.1 200") && text.contains("</html>")).then(|| started.elapsed())
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).ok()?;
+    let (status, head, body) = split_response(&raw)?;
+    let page = decoded_body(&head, &body)?;
+    let whole = String::from_utf8_lossy(&page).contains("</html>");
+    (status == 200 && whole).then(|| started.elapsed())
 }
 
 #[test]

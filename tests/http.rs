@@ -1,5 +1,6 @@
-//! The HTTP port: embedded page and assets, config and health endpoints, status codes
-//! and the security headers on every response.
+//! The HTTP port: embedded page and assets (gzip-coded, 406 to a client refusing
+//! gzip), config and health endpoints, status codes and the security headers on every
+//! response.
 
 mod common;
 
@@ -81,6 +82,126 @@ fn every_embedded_asset_is_served_with_its_type_and_head_works() {
             .contains("content-type: text/html")
     );
     assert!(body.is_empty());
+}
+
+/// One request with an `Accept-Encoding` field (none if `None`); (status, head, body as
+/// sent).
+fn get_with(
+    srv: &Server,
+    method: &str,
+    path: &str,
+    accept: Option<&str>,
+) -> (u16, String, Vec<u8>) {
+    let field = accept.map_or(String::new(), |a| format!("Accept-Encoding: {a}\r\n"));
+    let request = format!(
+        "{method} {path} HTTP/1.0\r\nHost: {}\r\n{field}\r\n",
+        srv.http
+    );
+    let stream = std::net::TcpStream::connect(srv.http).expect("connect http");
+    split_response(&http_exchange(stream, &request)).expect("a response")
+}
+
+/// The value of header `name` (lower case) in `head`.
+fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines().find_map(|l| {
+        let (n, v) = l.split_once(':')?;
+        n.eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+#[test]
+fn every_file_of_html_is_sent_gzip_coded_and_decodes_to_exactly_that_file() {
+    let srv = Server::start(&[]);
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("html");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .expect("html/")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| !n.starts_with('.') && dir.join(n).is_file())
+        .collect();
+    names.sort();
+    assert!(names.len() > 5, "{names:?}");
+    let (mut plain, mut coded) = (0, 0);
+    for name in &names {
+        let file = std::fs::read(dir.join(name)).expect("read html/ file");
+        // As Chromium asks, and as a client that sends no Accept-Encoding at all.
+        for accept in [Some("gzip, deflate, br, zstd"), None] {
+            let path = format!("/{name}");
+            let (status, head, body) = get_with(&srv, "GET", &path, accept);
+            assert_eq!(status, 200, "{path}");
+            assert_secure(&head);
+            assert_eq!(header(&head, "content-encoding"), Some("gzip"), "{path}");
+            assert_eq!(header(&head, "vary"), Some("Accept-Encoding"), "{path}");
+            let length = header(&head, "content-length").and_then(|l| l.parse().ok());
+            assert_eq!(length, Some(body.len()), "{path}: Content-Length");
+            assert!(body.starts_with(&[0x1f, 0x8b]), "{path} is not gzip");
+            let decoded = decoded_body(&head, &body).expect("decodes");
+            assert!(decoded == file, "{path} does not decode to html/{name}");
+            let (status, head_of_head, nothing) = get_with(&srv, "HEAD", &path, accept);
+            assert_eq!((status, nothing.len()), (200, 0), "HEAD {path}");
+            assert_eq!(
+                header(&head_of_head, "content-length"),
+                header(&head, "content-length")
+            );
+            assert_eq!(header(&head_of_head, "content-encoding"), Some("gzip"));
+            if accept.is_none() {
+                plain += file.len();
+                coded += body.len();
+            }
+        }
+    }
+    let (_, _, root) = get_with(&srv, "GET", "/", None);
+    let index = std::fs::read(dir.join("index.html")).expect("index.html");
+    assert_eq!(
+        decoded_body("\r\ncontent-encoding: gzip\r\n", &root),
+        Some(index)
+    );
+    eprintln!(
+        "html/: {} files, {plain} bytes, {coded} bytes as sent",
+        names.len()
+    );
+    assert!(
+        coded * 2 < plain,
+        "gzip saved too little: {coded} of {plain}"
+    );
+}
+
+#[test]
+fn a_client_that_refuses_gzip_gets_406_and_an_explanation_but_json_as_ever() {
+    let srv = Server::start(&[]);
+    for accept in [
+        "identity",
+        "",
+        "gzip;q=0",
+        "br, deflate",
+        "*;q=0",
+        "gzip;q=0, *",
+    ] {
+        for method in ["GET", "HEAD"] {
+            let (status, head, body) = get_with(&srv, method, "/app.js", Some(accept));
+            assert_eq!(status, 406, "{method} with Accept-Encoding: {accept:?}");
+            assert_secure(&head);
+            assert_eq!(header(&head, "vary"), Some("Accept-Encoding"));
+            assert_eq!(header(&head, "content-encoding"), None);
+            let text = String::from_utf8_lossy(&body);
+            assert!(text.contains("gzip-compressed only"), "{text}");
+        }
+    }
+    for accept in ["*", "GZIP;q=0.5", "identity, gzip;q=0.001", "x-gzip"] {
+        let (status, head, _) = get_with(&srv, "GET", "/", Some(accept));
+        assert_eq!(status, 200, "Accept-Encoding: {accept:?}");
+        assert_eq!(header(&head, "content-encoding"), Some("gzip"));
+    }
+    // The dynamic JSON is never coded, so it is served to any client.
+    for path in ["/config.json", "/healthz"] {
+        let (status, head, body) = get_with(&srv, "GET", path, Some("identity"));
+        assert_eq!(status, 200, "{path}");
+        assert_secure(&head);
+        assert_eq!(header(&head, "content-encoding"), None, "{path}");
+        let v: serde_json::Value = serde_json::from_slice(&body).expect("json");
+        assert!(v.is_object(), "{path}");
+    }
+    // An unknown path is not found, whatever the client accepts.
+    assert_eq!(get_with(&srv, "GET", "/nope.js", Some("identity")).0, 404);
 }
 
 #[test]

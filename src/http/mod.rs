@@ -1,6 +1,8 @@
-//! The page port: [`request`] reads a bounded request head, [`routes`] answers it from
-//! what is embedded in the binary, and [`server`] runs every connection on one thread.
+//! The page port: [`request`] reads a bounded request head (with [`accept`] reading
+//! `Accept-Encoding`), [`routes`] answers it from what is embedded in the binary, and
+//! [`server`] runs every connection on one thread.
 
+mod accept;
 pub mod request;
 pub mod routes;
 pub mod server;

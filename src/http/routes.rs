@@ -1,13 +1,13 @@
-//! What the page port answers: the page and its assets (embedded at build time from
-//! `html/`), `/config.json` (how the page finds the chat port) and `/healthz` (counts
-//! only), every response with the security headers.
+//! What the page port answers: the page and its assets (embedded gzip-compressed at
+//! build time from `html/`, sent as they are stored), `/config.json` (how the page finds
+//! the chat port) and `/healthz` (counts only), every response with the security headers.
 
 use std::fmt::Write as _;
 
 use super::request::{Method, Refusal, Request};
 use crate::stats::Stats;
 
-/// (URL path, content type, bytes) of every file in `html/`.
+/// (URL path, content type, gzip bytes) of every file in `html/`.
 static ASSETS: &[(&str, &str, &[u8])] = include!(concat!(env!("OUT_DIR"), "/assets.rs"));
 
 /// No inline script or style, nothing from elsewhere (images in messages only as `data:`
@@ -71,6 +71,7 @@ fn reason(status: u16) -> &'static str {
         400 => "Bad Request",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        406 => "Not Acceptable",
         408 => "Request Timeout",
         413 => "Content Too Large",
         414 => "URI Too Long",
@@ -82,8 +83,20 @@ fn reason(status: u16) -> &'static str {
     }
 }
 
+/// Headers of an embedded file: it is stored gzip-coded only, and whether a client gets
+/// it depends on its Accept-Encoding.
+const GZIP: &str = "Content-Encoding: gzip\r\nVary: Accept-Encoding\r\n";
+
 /// Builds a response; `head_only` (a HEAD request) keeps the length but not the body.
-fn respond(status: u16, content_type: &str, body: Body, head_only: bool, close: bool) -> Response {
+/// `extra` is more header lines, each ending in CRLF.
+fn respond(
+    status: u16,
+    content_type: &str,
+    extra: &str,
+    body: Body,
+    head_only: bool,
+    close: bool,
+) -> Response {
     let mut head = String::with_capacity(512);
     let _ = write!(
         head,
@@ -94,9 +107,7 @@ Cross-Origin-Opener-Policy: same-origin\r\n",
         reason(status),
         body.bytes().len()
     );
-    if status == 405 {
-        head.push_str("Allow: GET, HEAD\r\n");
-    }
+    head.push_str(extra);
     head.push_str(if close {
         "Connection: close\r\n\r\n"
     } else {
@@ -116,11 +127,22 @@ pub fn error(status: u16) -> Response {
         421 => "misdirected request: this server does not answer to the name in the \
 address bar. Open it by its IP address, or start it with --hostname NAME.\n"
             .to_owned(),
+        // Said to whoever asked without gzip (curl, wget, a script): what to send instead.
+        406 => "not acceptable: this server keeps its page gzip-compressed only and \
+cannot send it uncompressed. Ask with Accept-Encoding: gzip, or with no Accept-Encoding \
+at all (curl --compressed, wget --compression=gzip).\n"
+            .to_owned(),
         _ => format!("{}\n", reason(status).to_ascii_lowercase()),
+    };
+    let extra = match status {
+        405 => "Allow: GET, HEAD\r\n",
+        406 => "Vary: Accept-Encoding\r\n",
+        _ => "",
     };
     respond(
         status,
         "text/plain; charset=utf-8",
+        extra,
         Body::Owned(text.into_bytes()),
         false,
         true,
@@ -150,6 +172,7 @@ pub fn route(req: &Request, config: &str, stats: &Stats) -> Response {
         "/config.json" => respond(
             200,
             json,
+            "",
             Body::Owned(config.as_bytes().to_vec()),
             head_only,
             close,
@@ -157,15 +180,18 @@ pub fn route(req: &Request, config: &str, stats: &Stats) -> Response {
         "/healthz" => respond(
             200,
             json,
+            "",
             Body::Owned(stats.to_json().into_bytes()),
             head_only,
             close,
         ),
         _ => match ASSETS.iter().find(|(p, _, _)| *p == path) {
-            Some((_, ctype, bytes)) => respond(200, ctype, Body::Static(bytes), head_only, close),
+            Some(_) if !req.accepts_gzip => error(406),
+            Some((_, ctype, gz)) => respond(200, ctype, GZIP, Body::Static(gz), head_only, close),
             None => respond(
                 404,
                 "text/plain; charset=utf-8",
+                "",
                 Body::Static(b"not found\n"),
                 head_only,
                 close,
@@ -184,8 +210,16 @@ mod tests {
             path,
             host: Some("localhost"),
             keep_alive: true,
+            accepts_gzip: true,
         };
         route(&req, "{}", &Stats::default())
+    }
+
+    fn gunzip(bytes: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(bytes), &mut out)
+            .expect("valid gzip");
+        out
     }
 
     fn head_text(r: &Response) -> String {
@@ -193,14 +227,45 @@ mod tests {
     }
 
     #[test]
-    fn the_root_is_the_embedded_page_with_its_length() {
+    fn the_root_is_the_embedded_page_gzip_coded_with_its_compressed_length() {
         let r = get("/");
         let head = head_text(&r);
         assert!(head.starts_with("HTTP/1.1 200 OK\r\n"));
         assert!(head.contains(&format!("Content-Length: {}\r\n", r.body.bytes().len())));
+        assert!(head.contains("\r\nContent-Encoding: gzip\r\nVary: Accept-Encoding\r\n"));
         assert!(head.contains("Content-Security-Policy: default-src 'none'"));
         assert!(!head.contains("Connection: close"));
-        assert!(r.body.bytes().starts_with(b"<!doctype html>"));
+        assert!(gunzip(r.body.bytes()).starts_with(b"<!doctype html>"));
+    }
+
+    #[test]
+    fn a_client_refusing_gzip_gets_406_for_a_file_but_the_json_uncoded() {
+        for method in [Method::Get, Method::Head] {
+            let req = Request {
+                method,
+                path: "/app.js",
+                host: None,
+                keep_alive: true,
+                accepts_gzip: false,
+            };
+            let r = route(&req, "{}", &Stats::default());
+            let head = head_text(&r);
+            assert!(
+                head.starts_with("HTTP/1.1 406 Not Acceptable\r\n"),
+                "{head}"
+            );
+            assert!(head.contains("Vary: Accept-Encoding\r\n") && r.close);
+            assert!(!head.contains("Content-Encoding"));
+            let text = String::from_utf8_lossy(r.body.bytes());
+            assert!(text.contains("Accept-Encoding: gzip"), "{text}");
+            // Nothing else depends on the coding: the JSON and 404s are sent as they are.
+            for (path, status) in [("/config.json", "200"), ("/healthz", "200"), ("/x", "404")] {
+                let r = route(&Request { path, ..req }, "{}", &Stats::default());
+                let head = head_text(&r);
+                assert!(head.starts_with(&format!("HTTP/1.1 {status} ")), "{head}");
+                assert!(!head.contains("Content-Encoding") && !head.contains("Vary"));
+            }
+        }
     }
 
     #[test]
@@ -210,10 +275,17 @@ mod tests {
             path: "/app.js",
             host: None,
             keep_alive: false,
+            accepts_gzip: true,
         };
         let r = route(&req, "{}", &Stats::default());
         assert!(r.body.bytes().is_empty() && r.close);
-        assert!(!head_text(&r).contains("Content-Length: 0\r\n"));
+        let head = head_text(&r);
+        let gz_len = get("/app.js").body.bytes().len();
+        assert!(
+            head.contains(&format!("Content-Length: {gz_len}\r\n")),
+            "{head}"
+        );
+        assert!(head.contains("Content-Encoding: gzip\r\n"));
     }
 
     #[test]

@@ -251,25 +251,57 @@ pub fn http_request(addr: SocketAddr, method: &str, path: &str) -> (u16, String,
     http_request_on(s, addr, method, path)
 }
 
-/// One HTTP/1.0 request on a connected stream.
+/// One HTTP/1.0 request on a connected stream, as a browser sends it (any coding
+/// accepted); the body is returned decoded, as a browser would read it.
 pub fn http_request_on(
-    mut s: TcpStream,
+    s: TcpStream,
     addr: SocketAddr,
     method: &str,
     path: &str,
 ) -> (u16, String, String) {
+    let raw = http_exchange(
+        s,
+        &format!("{method} {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n"),
+    );
+    let (status, head, body) = split_response(&raw).expect("status code");
+    let body = decoded_body(&head, &body).expect("the gzip body decodes");
+    (status, head, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// Sends `request` (a whole head) and reads until the server closes.
+pub fn http_exchange(mut s: TcpStream, request: &str) -> Vec<u8> {
     s.set_read_timeout(Some(TIMEOUT)).expect("timeout");
-    write!(s, "{method} {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").expect("send request");
+    s.write_all(request.as_bytes()).expect("send request");
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).expect("read response");
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .expect("status code");
-    (status, head.to_owned(), body.to_owned())
+    raw
+}
+
+/// (status, head, body bytes as sent) of one response, if it has a status line.
+pub fn split_response(raw: &[u8]) -> Option<(u16, String, Vec<u8>)> {
+    let (head, body) = match raw.windows(4).position(|w| w == b"\r\n\r\n") {
+        Some(at) => (&raw[..at], &raw[at + 4..]),
+        None => (raw, &[][..]),
+    };
+    let head = String::from_utf8_lossy(head).into_owned();
+    let status = head.split_whitespace().nth(1)?.parse().ok()?;
+    Some((status, head, body.to_vec()))
+}
+
+/// The body a client reads: gunzipped when the head says `Content-Encoding: gzip` (and
+/// there is one: a HEAD response has none); `None` if it does not decode.
+pub fn decoded_body(head: &str, body: &[u8]) -> Option<Vec<u8>> {
+    let coded = head
+        .to_ascii_lowercase()
+        .contains("\r\ncontent-encoding: gzip\r\n");
+    if !coded || body.is_empty() {
+        return Some(body.to_vec());
+    }
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(body)
+        .read_to_end(&mut out)
+        .ok()?;
+    Some(out)
 }
 
 /// Writes raw bytes to the page port and reads until the server closes (or `TIMEOUT`);

@@ -110,7 +110,7 @@ async function startDiskServer(host) {
     // The real server's headers (CSP and all) and config, read once.
     async attach(url) {
       const r = await fetch(url);
-      headers = Object.fromEntries([...r.headers].filter(([k]) => !['content-type', 'content-length', 'date', 'connection', 'keep-alive', 'transfer-encoding'].includes(k)));
+      headers = Object.fromEntries([...r.headers].filter(([k]) => !['content-type', 'content-length', 'content-encoding', 'vary', 'date', 'connection', 'keep-alive', 'transfer-encoding'].includes(k)));
       config = Buffer.from(await (await fetch(new URL('/config.json', url))).arrayBuffer());
     },
     close() { server.close(); },
