@@ -71,17 +71,39 @@ fn decode_prefix(body: &[u8]) -> Option<[u8; 51]> {
     Some(out)
 }
 
-/// A room's id, keys, and its AES key schedule made once.
+/// A room's id, keys, and its AES key schedule and join-proof key made once.
 pub struct RoomCrypto {
     pub id: String,
     pub keys: RoomKeys,
     aes: Aes256,
+    /// `X25519(k_auth, server key)`: the same for every connection to one server, so
+    /// one X25519 per room, not per connection (None: a low-order server key).
+    proof_key: std::sync::OnceLock<Option<[u8; 32]>>,
 }
 
 impl RoomCrypto {
     pub fn new(id: String, keys: RoomKeys) -> RoomCrypto {
         let aes = Aes256::new(GenericArray::from_slice(&keys.k_enc));
-        RoomCrypto { id, keys, aes }
+        RoomCrypto {
+            id,
+            keys,
+            aes,
+            proof_key: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The key join proofs are made with, for the server whose `hello` had `server`.
+    pub fn proof_key(&self, server: &[u8; 32]) -> Option<[u8; 32]> {
+        *self.proof_key.get_or_init(|| {
+            sanctuary::verifier::proof_key(&self.keys.k_auth, server)
+                .ok()
+                .map(|k| *k)
+        })
+    }
+
+    /// The room's verifier, for a `create`.
+    pub fn verifier(&self) -> String {
+        crypto::b64u_encode(&sanctuary::verifier::verifier(&self.keys.k_auth))
     }
 
     /// A `msg` envelope from `from`, as the page would seal it (the caller picks a
