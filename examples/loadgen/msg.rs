@@ -76,9 +76,10 @@ pub struct RoomCrypto {
     pub id: String,
     pub keys: RoomKeys,
     aes: Aes256,
-    /// `X25519(k_auth, server key)`: the same for every connection to one server, so
-    /// one X25519 per room, not per connection (None: a low-order server key).
-    proof_key: std::sync::OnceLock<Option<[u8; 32]>>,
+    /// `X25519(k_auth, server key)` with the server key it was made for: the same for
+    /// every connection to one server, so one X25519 per room and server, not per
+    /// connection (rooms are reused across the servers of a run).
+    proof_key: std::sync::Mutex<Option<([u8; 32], [u8; 32])>>,
 }
 
 impl RoomCrypto {
@@ -88,17 +89,22 @@ impl RoomCrypto {
             id,
             keys,
             aes,
-            proof_key: std::sync::OnceLock::new(),
+            proof_key: std::sync::Mutex::new(None),
         }
     }
 
-    /// The key join proofs are made with, for the server whose `hello` had `server`.
+    /// The key join proofs are made with, for the server whose `hello` had `server`;
+    /// None for a low-order server key.
     pub fn proof_key(&self, server: &[u8; 32]) -> Option<[u8; 32]> {
-        *self.proof_key.get_or_init(|| {
-            sanctuary::verifier::proof_key(&self.keys.k_auth, server)
-                .ok()
-                .map(|k| *k)
-        })
+        let mut cache = self.proof_key.lock().ok()?;
+        if let Some((for_server, key)) = *cache
+            && for_server == *server
+        {
+            return Some(key);
+        }
+        let key = *sanctuary::verifier::proof_key(&self.keys.k_auth, server).ok()?;
+        *cache = Some((*server, key));
+        Some(key)
     }
 
     /// The room's verifier, for a `create`.
