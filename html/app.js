@@ -295,8 +295,18 @@ function openSession(params) {
     view.system(unsentText(count, items.length), 'error');
   });
   on('error', ({ code, message }) => view.system(errorText(code, message), 'error'));
-  on('refused', ({ code, message }) => {
+  on('refused', ({ code, message, recreated }) => {
     session = null;
+    // A secret that let us in before, or a random one from a link, is no typo: the room
+    // id was taken by someone without the secret after the room ended (issue 17). Told
+    // so, and never offered to re-create it: that would only meet the squatter again.
+    if (recreated && (rejoin || via === 'link')) {
+      if (rejoin) return endConversation(RECREATED);
+      wipeKeys(keys);
+      conn = null;
+      setBusy('');
+      return startError(RECREATED);
+    }
     if (rejoin) return rejoinRefused(code, message);
     wipeKeys(keys);
     conn = null;
@@ -532,6 +542,7 @@ function stopReconnecting() {
 
 // The secret that let us in no longer does: the room's keys changed (a kick or /rekey,
 // PROTOCOL.md section 6a) while we were away, so we never got the new ones.
+const RECREATED = 'This room was re-created by someone without its secret (the original room had ended): do not use it; create a new room.';
 const REKEYED_AWAY = 'The room’s keys changed while you were away (someone was removed, or the keys were renewed), so this page can no longer get back in. Ask someone in the room for the new invite link.';
 
 function rejoinRefused(code, message) {

@@ -342,11 +342,12 @@ export function wipeKeys(keys) {
   for (const k of Object.values(keys)) if (k instanceof Uint8Array) k.fill(0);
 }
 
-// The nonce travels as base64url but is authenticated as its 32 raw bytes.
-export function joinProof(kAuth, nonce, room, alias) {
+// The nonce travels as base64url but is authenticated as its 32 raw bytes. `key` is v1's
+// k_auth, or (issue 17, what our clients send) X25519(k_auth, server key): verifier.js.
+export function joinProof(key, nonce, room, alias) {
   const raw = b64uDecode(nonce);
   if (!raw) throw new Error('nonce is not base64url');
-  return b64uEncode(hmac(kAuth, lp('join', raw, room, alias)));
+  return b64uEncode(hmac(key, lp('join', raw, room, alias)));
 }
 
 // Each version has its own label, so a body cannot be re-read as the other version.

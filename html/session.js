@@ -20,7 +20,11 @@
 //   rekeyfailed {from, why}     (a rekey this session cannot use: it can no longer read
 //                               the room)
 //   rekeyretry {attempt}        (our rekey crossed a change in the room; sent again)
-//   refused {code, message}     (an error before we got in; the attempt is over)
+//   refused {code, message, recreated}   (an error before we got in; the attempt is
+//                               over. recreated: a bad_proof from a room made afresh
+//                               under this id by someone without its secret, told apart
+//                               by its verifier, issue 17; app.js says so only when the
+//                               secret is not a typed passphrase, where a typo is likelier)
 //   badkey {alias}              (a member's whisper key failed its tag: whispers to it
 //                               are refused, whispers from it fail)
 //   noroom {}                   (asked to join a room nobody is in, with askCreate: the
@@ -50,6 +54,7 @@
 import { joinProof, seal, open, b64uEncode, randomBytes, wipeKeys } from './crypto.js';
 import { deriveRoomKeys } from './kdf.js';
 import { newKeyPair, announceKey, verifyKey, whisperKeys } from './whisper.js';
+import { verifier, proofKey, isRecreated } from './verifier.js';
 import { Stamper, ReplayGuard, REFUSAL_TEXT } from './replay.js';
 
 // The chat's address: the server's --public-ws-url when it gives one (a reverse proxy
@@ -197,15 +202,20 @@ export class Session extends EventTarget {
       case 'hello': {
         if (this.state !== 'connecting') return;
         this.state = 'joining';
-        if (this.mode === 'create') return this.#create();
-        let proof;
+        // The proof is keyed with X25519(k_auth, the server's key): create sends it too.
+        let key;
         try {
-          proof = joinProof(this.keys.auth, str(f.nonce), this.room, this.alias);
+          key = proofKey(this.keys.auth, str(f.key));
+          this.proof = joinProof(key, str(f.nonce), this.room, this.alias);
         } catch {
           this.state = 'refused';
           this.#emit('refused', { code: 'protocol', message: 'the server sent an unreadable challenge' });
           return this.ws.close(1000);
+        } finally {
+          key?.fill(0);
         }
+        if (this.mode === 'create') return this.#create();
+        const proof = this.proof;
         const join = { t: 'join', room: this.room, alias: this.alias, proof, key: this.#announced() };
         if (typeof this.resume === 'string') join.resume = this.resume;
         this.#send(join);
@@ -297,7 +307,8 @@ export class Session extends EventTarget {
           }
           if (REFUSALS.has(code) || code === 'no_room') {
             this.state = 'refused';
-            this.#emit('refused', { code, message });
+            const recreated = code === 'bad_proof' && isRecreated(f, this.keys.auth);
+            this.#emit('refused', { code, message, recreated });
             this.ws.close(1000);
             return;
           }
@@ -351,7 +362,7 @@ export class Session extends EventTarget {
   // Kicks `kick` (or nobody) and changes the room's keys in the same step (PROTOCOL.md
   // section 6a). Resolves to 'ok' once sent (the new keys come back as 'rekey'),
   // 'offline', or 'unsupported' (a server without rekeys). Derives the new keys first
-  // (PBKDF2): the server needs the new k_auth.
+  // (PBKDF2): the server needs the new verifier.
   async rekey(kick = null) {
     if (this.state !== 'in') return 'offline';
     if (this.epoch === null) return 'unsupported';
@@ -372,7 +383,8 @@ export class Session extends EventTarget {
     p.sent += 1;
     const to = this.members.filter((m) => !p.kick || !sameAlias(m, p.kick));
     const body = this.#seal(this.keys, 'rekey', to.join(','), p.secret);
-    const frame = { t: 'rekey', epoch: this.epoch, to, body, auth: b64uEncode(p.keys.auth) };
+    // The verifier, never k_auth (issue 17): a sniffer of it cannot join.
+    const frame = { t: 'rekey', epoch: this.epoch, to, body, verifier: verifier(p.keys.auth) };
     if (p.kick) Object.assign(frame, { t: 'kick', alias: p.kick });
     return this.#send(frame);
   }
@@ -441,7 +453,7 @@ export class Session extends EventTarget {
   }
 
   #create() {
-    this.#send({ t: 'create', room: this.room, alias: this.alias, auth: b64uEncode(this.keys.auth), key: this.#announced() });
+    this.#send({ t: 'create', room: this.room, alias: this.alias, verifier: verifier(this.keys.auth), proof: this.proof, key: this.#announced() });
   }
 
   #announced() {

@@ -1,4 +1,4 @@
-//! The room broker: one thread that owns every room, its members and its `k_auth`.
+//! The room broker: one thread that owns every room, its members and its proof key.
 //!
 //! Connection threads send it validated requests over a channel; it decides, stamps
 //! relayed frames, encodes each once and hands the same bytes to every recipient's
@@ -28,6 +28,7 @@ use crate::cli::{Limits, Moderation};
 use crate::crypto;
 use crate::protocol::{self, RESUME_LEN, Refusal, Rekey, Request};
 use crate::stats::Stats;
+use crate::verifier::RoomAuth;
 use crate::wire::{Code, Frame, LeftReason, Relayed, ServerFrame, Welcome, close};
 
 pub type ConnId = u64;
@@ -76,7 +77,7 @@ struct Member {
     conn: Arc<Conn>,
     alias: String,
     /// The token that lets this member's next connection take its seat. A secret of
-    /// the member's, like `k_auth`: boxed so that the one copy never moves (members
+    /// the member's, like the room's proof key: boxed so that the one copy never moves (members
     /// are shifted within the room's vector), wiped when the member goes.
     resume: Box<Zeroizing<[u8; RESUME_LEN]>>,
     /// **Extension**: the whisper key it announced (public key and tag, b64u), relayed
@@ -85,16 +86,17 @@ struct Member {
 }
 
 struct Room {
-    /// Wiped from memory when the room is dropped. Boxed, so that the one copy stays
-    /// where it is: a room moved (the rooms' table grows, a room is removed) would
-    /// leave its bytes behind in the table.
-    k_auth: Box<Zeroizing<[u8; 32]>>,
+    /// **Extension** (issue 17): the room's verifier and the proof key derived from it
+    /// (never `k_auth`). The key is wiped from memory when the room is dropped; boxed,
+    /// so that the one copy stays where it is: a room moved (the rooms' table grows, a
+    /// room is removed) would leave its bytes behind in the table.
+    auth: RoomAuth,
     /// Who may kick and stop under `--moderation creator`; passes to the
     /// longest-present member when the creator leaves.
     creator: ConnId,
     members: Vec<Member>,
     seq: u64,
-    /// **Extension**: how many times `k_auth` was replaced by a rekey; a rekey must
+    /// **Extension**: how many times the verifier was replaced by a rekey; a rekey must
     /// name the epoch it was made in, so that two at once cannot both apply.
     epoch: u64,
     /// Aliases announced `gone`, oldest first, with when: a join under one of them
@@ -233,13 +235,14 @@ impl Broker {
                 proof,
                 resume,
                 key,
-            } => self.join(conn, room, alias, Credential::Proof(proof), resume, key),
+            } => self.join(conn, room, alias, proof, Entry::Join(resume), key),
             Request::Create {
                 room,
                 alias,
+                proof,
                 auth,
                 key,
-            } => self.join(conn, room, alias, Credential::Auth(auth), None, key),
+            } => self.join(conn, room, alias, proof, Entry::Create(auth), key),
             Request::Msg { body } => self.relay(conn, None, &body),
             Request::Purr { to, body } => self.relay(conn, Some(&to), &body),
             Request::Kick { alias, rekey } => self.kick(conn, &alias, rekey),
@@ -252,15 +255,23 @@ impl Broker {
         }
     }
 
+    /// A join, or a create: the proof is checked the same way for both, and a room is
+    /// made only when its creator's proof verifies under the verifier it brings, so no
+    /// one can make a room for a verifier whose `k_auth` it lacks (one sniffed from the
+    /// real room's `create`).
     fn join(
         &mut self,
         conn: &Arc<Conn>,
         room_id: String,
         alias: String,
-        cred: Credential,
-        resume: Option<[u8; RESUME_LEN]>,
+        proof: [u8; 32],
+        entry: Entry,
         key: Option<String>,
     ) -> Result<(), Refusal> {
+        let (auth, resume) = match entry {
+            Entry::Join(resume) => (None, resume),
+            Entry::Create(auth) => (Some(auth), None),
+        };
         if self.seats.contains_key(&conn.id) {
             return Err(Refusal::new(
                 Code::AlreadyJoined,
@@ -269,7 +280,7 @@ impl Broker {
         }
         let created = !self.rooms.contains_key(&room_id);
         if created {
-            let Credential::Auth(auth) = cred else {
+            let Some(auth) = auth else {
                 return Err(Refusal::new(
                     Code::NoRoom,
                     "no such room; send create to make it",
@@ -281,8 +292,12 @@ impl Broker {
                     "the server has as many rooms as it may hold",
                 ));
             }
+            if !crypto::verify_join_proof(&auth.dh, &conn.nonce, &room_id, &alias, &proof) {
+                refuse_proof(conn, &auth.verifier, 0);
+                return Ok(());
+            }
             let room = Room {
-                k_auth: Box::new(Zeroizing::new(auth)),
+                auth,
                 creator: conn.id,
                 members: Vec::new(),
                 seq: 0,
@@ -296,16 +311,8 @@ impl Broker {
             .rooms
             .get_mut(&room_id)
             .ok_or(Refusal::new(Code::NoRoom, "no such room"))?;
-        let proven = match cred {
-            Credential::Proof(proof) => {
-                crypto::verify_join_proof(&room.k_auth, &conn.nonce, &room_id, &alias, &proof)
-            }
-            Credential::Auth(auth) => crypto::ct_eq(&auth, &room.k_auth[..]),
-        };
-        if !proven {
-            let r = Refusal::new(Code::BadProof, "wrong room secret");
-            let _ = conn.out.send(&r.to_frame());
-            conn.out.close(close::BAD_PROOF, "wrong room secret");
+        if !crypto::verify_join_proof(&room.auth.dh, &conn.nonce, &room_id, &alias, &proof) {
+            refuse_proof(conn, &room.auth.verifier, room.epoch);
             return Ok(());
         }
         // An alias is held by whoever has one that looks the same (`alias::same`: case
@@ -533,7 +540,7 @@ impl Broker {
     }
 
     /// Tells every member the room is gone, closes them all, and drops the room
-    /// (its `k_auth` is zeroized by `Zeroizing`'s drop).
+    /// (its proof key is zeroized by `Zeroizing`'s drop).
     fn purge(&mut self, room: Room, by: Option<&str>, code: u16, reason: &str) {
         let f = ServerFrame::Purged { by }.to_frame();
         for m in &room.members {
@@ -638,13 +645,35 @@ fn check_rekey(room: &Room, r: &Rekey, leaving: Option<ConnId>) -> Result<(), Re
     Ok(())
 }
 
-/// Replaces the room's `k_auth` where it lies (the old bytes overwritten, no copy
-/// left behind), moves to the next epoch, and returns the `rekey` frame for the
-/// members, encoded once.
-fn swap_keys(room: &mut Room, by: &str, mut r: Rekey) -> Frame {
-    room.k_auth.zeroize();
-    room.k_auth.copy_from_slice(&r.auth);
-    r.auth.zeroize();
+/// What comes with a join's proof: a join may bring a resume token, a create brings
+/// the verifier of the room it would make.
+enum Entry {
+    Join(Option<[u8; RESUME_LEN]>),
+    Create(RoomAuth),
+}
+
+/// `bad_proof` with the room's verifier and epoch (**extension**, issue 17: public by
+/// design, they let a member holding the original secret see that this room is not
+/// the one it knew), then close 4003.
+fn refuse_proof(conn: &Conn, verifier: &[u8; 32], epoch: u64) {
+    let verifier = crypto::b64u_encode(verifier);
+    let f = ServerFrame::Error {
+        code: Code::BadProof,
+        message: "wrong room secret",
+        verifier: Some((verifier.as_str(), epoch)),
+    };
+    let _ = conn.out.send(&f.to_frame());
+    conn.out.close(close::BAD_PROOF, "wrong room secret");
+}
+
+/// Replaces the room's verifier and proof key where they lie (the old key's bytes
+/// overwritten, no copy left behind; the request's copy is wiped when it drops),
+/// moves to the next epoch, and returns the `rekey` frame for the members, encoded
+/// once.
+fn swap_keys(room: &mut Room, by: &str, r: Rekey) -> Frame {
+    room.auth.dh.zeroize();
+    room.auth.dh.copy_from_slice(&r.auth.dh[..]);
+    room.auth.verifier.copy_from_slice(&r.auth.verifier[..]);
     room.epoch += 1;
     ServerFrame::Rekey {
         from: by,
@@ -653,13 +682,6 @@ fn swap_keys(room: &mut Room, by: &str, mut r: Rekey) -> Frame {
         body: r.body.as_str(),
     }
     .to_frame()
-}
-
-enum Credential {
-    /// A join: HMAC proof over this connection's nonce.
-    Proof([u8; 32]),
-    /// A create: the room's `k_auth` itself.
-    Auth([u8; 32]),
 }
 
 #[cfg(test)]
@@ -765,12 +787,23 @@ mod tests {
         assert!(b.on(Event::Request(m.conn.clone(), Box::new(req))));
     }
 
-    /// Enters `room` with the room's `k_auth` (a create of an existing room is a join).
+    /// A verifier and its proof key `dh`. The broker never computes one from the
+    /// other (the connection thread does), so here the verifier is any stand-in.
+    fn auth_of(dh: [u8; 32]) -> RoomAuth {
+        RoomAuth {
+            verifier: Box::new(Zeroizing::new(dh.map(|b| b ^ 0x55))),
+            dh: Box::new(Zeroizing::new(dh)),
+        }
+    }
+
+    /// Enters `room` as its creator would, proving with KEY (the proof key): a create
+    /// of an existing room is a join.
     fn enter_room(b: &mut Broker, m: &Member, room: &str, alias: &str) {
         let req = Request::Create {
             room: room.into(),
             alias: alias.into(),
-            auth: KEY,
+            proof: crypto::join_proof(&KEY, &m.conn.nonce, room, alias),
+            auth: auth_of(KEY),
             key: None,
         };
         send(b, m, req);
@@ -1027,7 +1060,8 @@ mod tests {
         let with_key = |alias: &str, key: Option<&String>| Request::Create {
             room: ROOM.into(),
             alias: alias.into(),
-            auth: KEY,
+            proof: crypto::join_proof(&KEY, &[0; 32], ROOM, alias),
+            auth: auth_of(KEY),
             key: key.cloned(),
         };
         send(&mut b, &alice, with_key("alice", Some(&ka)));
@@ -1227,7 +1261,7 @@ mod tests {
             epoch,
             to: to.iter().map(|a| (*a).to_owned()).collect(),
             body: BODY.into(),
-            auth: NEW_KEY,
+            auth: auth_of(NEW_KEY),
         }
     }
 
@@ -1239,10 +1273,10 @@ mod tests {
     }
 
     #[test]
-    fn a_kick_with_rekey_replaces_k_auth_in_place_and_only_the_new_one_admits() {
+    fn a_kick_with_rekey_replaces_the_proof_key_in_place_and_only_the_new_one_admits() {
         let mut b = broker(Moderation::Anyone);
         let [alice, bob, carol] = seated(&mut b, ["alice", "bob", "carol"]);
-        let where_before: *const [u8; 32] = &**b.rooms[ROOM].k_auth;
+        let where_before: *const [u8; 32] = &**b.rooms[ROOM].auth.dh;
         send(
             &mut b,
             &alice,
@@ -1250,9 +1284,10 @@ mod tests {
         );
 
         let room = &b.rooms[ROOM];
-        assert_eq!(**room.k_auth, NEW_KEY, "the old k_auth is gone");
+        assert_eq!(**room.auth.dh, NEW_KEY, "the old proof key is gone");
+        assert_eq!(room.auth.verifier, auth_of(NEW_KEY).verifier);
         assert_eq!(
-            &**room.k_auth as *const [u8; 32], where_before,
+            &**room.auth.dh as *const [u8; 32], where_before,
             "overwritten where it lay, no copy left behind"
         );
         assert_eq!(room.epoch, 1);
@@ -1278,7 +1313,14 @@ mod tests {
         // Back at once with the old secret: refused. With the new one: epoch 1.
         let carol2 = Member::new(4, 100);
         join_with(&mut b, &carol2, "carol", None);
-        assert_eq!(error_code(&carol2.take()), Some("bad_proof"));
+        let refused = carol2.take();
+        assert_eq!(error_code(&refused), Some("bad_proof"));
+        let v = crypto::b64u_encode(&auth_of(NEW_KEY).verifier[..]);
+        assert_eq!(
+            (&refused[0]["verifier"], &refused[0]["epoch"]),
+            (&v.into(), &1.into()),
+            "bad_proof names the room's verifier and epoch now"
+        );
         assert_eq!(carol2.closed(), Some(close::BAD_PROOF));
         let dave = Member::new(5, 100);
         let proof = crypto::join_proof(&NEW_KEY, &dave.conn.nonce, ROOM, "dave");
@@ -1323,7 +1365,10 @@ mod tests {
         assert!(bob.take().is_empty() && carol.take().is_empty());
         assert_eq!(carol.closed(), None, "the kick did not happen either");
         let room = &b.rooms[ROOM];
-        assert_eq!((**room.k_auth, room.epoch, room.members.len()), (KEY, 0, 3));
+        assert_eq!(
+            (**room.auth.dh, room.epoch, room.members.len()),
+            (KEY, 0, 3)
+        );
     }
 
     #[test]
@@ -1381,6 +1426,47 @@ mod tests {
                 (&"rekey".into(), &1.into())
             );
         }
-        assert_eq!(**b.rooms[ROOM].k_auth, NEW_KEY);
+        assert_eq!(**b.rooms[ROOM].auth.dh, NEW_KEY);
+    }
+
+    #[test]
+    fn a_create_whose_proof_fails_makes_no_room_and_one_that_exists_is_checked_as_a_join() {
+        let mut b = broker(Moderation::Creator);
+        let squatter = Member::new(1, 100);
+        // A sniffed verifier without the k_auth behind it: the proof cannot match.
+        let req = Request::Create {
+            room: ROOM.into(),
+            alias: "mallory".into(),
+            proof: [1; 32],
+            auth: auth_of(KEY),
+            key: None,
+        };
+        send(&mut b, &squatter, req);
+        assert_eq!(error_code(&squatter.take()), Some("bad_proof"));
+        assert_eq!(squatter.closed(), Some(close::BAD_PROOF));
+        assert!(b.rooms.is_empty(), "no room was made");
+
+        let alice = Member::new(2, 100);
+        enter(&mut b, &alice, "alice");
+        assert_eq!(alice.take()[0]["created"], true);
+        // A create of the existing room with another verifier and a proof under it
+        // is a join whose proof is checked against the room's key: refused, and the
+        // room keeps its verifier and creator.
+        let mallory = Member::new(3, 100);
+        let req = Request::Create {
+            room: ROOM.into(),
+            alias: "mallory".into(),
+            proof: crypto::join_proof(&NEW_KEY, &mallory.conn.nonce, ROOM, "mallory"),
+            auth: auth_of(NEW_KEY),
+            key: None,
+        };
+        send(&mut b, &mallory, req);
+        let refused = mallory.take();
+        assert_eq!(error_code(&refused), Some("bad_proof"));
+        let v = crypto::b64u_encode(&auth_of(KEY).verifier[..]);
+        assert_eq!(refused[0]["verifier"], v.as_str());
+        assert_eq!(refused[0]["epoch"], 0);
+        assert_eq!(**b.rooms[ROOM].auth.dh, KEY);
+        assert_eq!(creator(&b), 2);
     }
 }

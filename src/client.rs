@@ -13,6 +13,7 @@ use zeroize::Zeroizing;
 
 use crate::crypto::{self, Header, Kind, OpenError, Opened, RoomKeys, Stamp};
 use crate::replay::{ReplayGuard, Stamper};
+use crate::verifier;
 use crate::whisper::{self, KeyPair};
 use crate::wire::{Code, DecodeError, ServerFrame, Welcome, close};
 
@@ -33,6 +34,11 @@ pub enum ClientError {
     /// without whispers to one member, or a key that failed authentication), or its
     /// key is a low-order point. Never a fallback to the room key.
     Whisper(String),
+    /// **Extension** (issue 17): `bad_proof` from a room at epoch 0 whose verifier is
+    /// not the one our secret derives. With a random invite secret (or one that let us
+    /// in before) that is a room someone else made under this id after the original
+    /// ended; with a typed passphrase, more likely a typo: the caller knows which.
+    Recreated,
 }
 
 impl std::fmt::Display for ClientError {
@@ -47,11 +53,15 @@ impl std::fmt::Display for ClientError {
             }
             ClientError::Closed(None) => f.write_str("connection closed by the server"),
             ClientError::Whisper(why) => write!(f, "whisper not sent: {why}"),
+            ClientError::Recreated => f.write_str(RECREATED),
         }
     }
 }
 
 impl std::error::Error for ClientError {}
+
+/// What a member holding an invite link is told when its room id was taken over.
+pub const RECREATED: &str = "this room was re-created by someone without its secret (the original room had ended): do not use it; create a new room";
 
 impl ClientError {
     fn server_full() -> ClientError {
@@ -159,6 +169,8 @@ pub enum Event {
 pub struct Client {
     ws: WebSocket<TcpStream>,
     nonce: Vec<u8>,
+    /// The server's X25519 public key from `hello` (extension, issue 17).
+    server_key: [u8; 32],
 }
 
 /// A member's verified whisper key, and the envelope keys of whispers with it once
@@ -261,14 +273,21 @@ impl Client {
             }
             other => other?,
         };
-        let Ok(ServerFrame::Hello { nonce }) = ServerFrame::from_value(&hello) else {
+        let Ok(ServerFrame::Hello { nonce, key }) = ServerFrame::from_value(&hello) else {
             return Err(ClientError::Protocol(format!(
-                "expected hello v1, got {hello}"
+                "expected hello v1 with the server's key, got {hello}"
             )));
         };
         let nonce = crypto::b64u_decode(&nonce)
             .ok_or_else(|| ClientError::Protocol("hello without a valid nonce".into()))?;
-        Ok(Client { ws, nonce })
+        let server_key = crypto::b64u_decode(&key)
+            .and_then(|k| <[u8; 32]>::try_from(k).ok())
+            .ok_or_else(|| ClientError::Protocol("hello without a valid server key".into()))?;
+        Ok(Client {
+            ws,
+            nonce,
+            server_key,
+        })
     }
 
     /// Joins `room` with a proof; if the room does not exist and `create` is set,
@@ -296,10 +315,15 @@ impl Client {
         create: bool,
         resume: Option<&str>,
     ) -> Result<(Session, Event), ClientError> {
-        let proof = crypto::join_proof(&keys.k_auth, &self.nonce, room, alias);
+        let proof_key = verifier::proof_key(&keys.k_auth, &self.server_key).map_err(|_| {
+            ClientError::Protocol("the server's key in hello is a low-order point".into())
+        })?;
+        let proof = crypto::b64u_encode(&crypto::join_proof(&proof_key, &self.nonce, room, alias));
+        drop(proof_key);
         let pair = KeyPair::generate();
         let key = pair.announce(&keys, room, alias);
-        let mut join = serde_json::json!({"t":"join","room":room,"alias":alias,"proof":crypto::b64u_encode(&proof),"key":key});
+        let mut join =
+            serde_json::json!({"t":"join","room":room,"alias":alias,"proof":proof,"key":key});
         if let Some(token) = resume {
             join["resume"] = token.into();
         }
@@ -318,13 +342,24 @@ impl Client {
                 }
             )
         {
-            let auth = crypto::b64u_encode(&keys.k_auth);
-            let msg =
-                serde_json::json!({"t":"create","room":room,"alias":alias,"auth":auth,"key":key});
+            let v = crypto::b64u_encode(&verifier::verifier(&keys.k_auth));
+            let msg = serde_json::json!({"t":"create","room":room,"alias":alias,"proof":proof,"verifier":v,"key":key});
             send_json(&mut self.ws, &msg)?;
             reply = read(&mut self.ws)?;
         }
-        if let ServerFrame::Error { code, message } = reply {
+        if let ServerFrame::Error {
+            code,
+            message,
+            verifier: theirs,
+        } = reply
+        {
+            // Another verifier at epoch 0: a room made afresh under this id. At a later
+            // epoch it is the real room rekeyed (our secret is outdated, e.g. kicked).
+            let ours = || crypto::b64u_encode(&verifier::verifier(&keys.k_auth));
+            if code == Code::BadProof && theirs.is_some_and(|(v, epoch)| epoch == 0 && v != ours())
+            {
+                return Err(ClientError::Recreated);
+            }
             return Err(ClientError::Refused { code, message });
         }
         if !matches!(reply, ServerFrame::Welcome(_)) {
@@ -476,13 +511,13 @@ impl Session {
 
     fn start_rekey(&mut self, kick: Option<String>) -> Result<(), ClientError> {
         if self.epoch.is_none() {
-            // It would take the kick as a plain one and keep the old k_auth.
+            // It would take the kick as a plain one and keep the old verifier.
             return Err(ClientError::Protocol(
                 "this server does not change a room's keys (no rekey extension)".into(),
             ));
         }
         let secret = Zeroizing::new(crypto::b64u_encode(&crypto::random_bytes::<16>()));
-        // Derived before sending: the server needs the new k_auth with the request.
+        // Derived before sending: the server needs the new verifier with the request.
         let keys = RoomKeys::derive(&self.room, &secret);
         self.pending = Some(PendingRekey {
             kick,
@@ -513,20 +548,16 @@ impl Session {
             to: &to.join(","),
         };
         let body = crypto::seal(&self.keys, &h, &stamp, p.secret.as_bytes());
-        let auth = Zeroizing::new(crypto::b64u_encode(&p.keys.k_auth));
+        // The verifier, not k_auth: public by design (issue 17).
+        let v = crypto::b64u_encode(&verifier::verifier(&p.keys.k_auth));
         let epoch = self.epoch.unwrap_or(0);
         let mut req =
-            serde_json::json!({"t":"rekey","epoch":epoch,"to":to,"body":body,"auth":auth.as_str()});
+            serde_json::json!({"t":"rekey","epoch":epoch,"to":to,"body":body,"verifier":v});
         if let Some(alias) = &p.kick {
             req["t"] = "kick".into();
             req["alias"] = alias.as_str().into();
         }
-        let sent = send_json(&mut self.ws, &req);
-        // The request holds a copy of the new k_auth: wipe it too.
-        if let Some(Value::String(a)) = req.get_mut("auth") {
-            zeroize::Zeroize::zeroize(a);
-        }
-        sent
+        send_json(&mut self.ws, &req)
     }
 
     /// A `rekey_stale` for our pending rekey: the frames that crossed it came first
@@ -815,7 +846,7 @@ impl Session {
                 to,
             },
             ServerFrame::Purged { by } => Event::Purged { by },
-            ServerFrame::Error { code, message } => Event::Error { code, message },
+            ServerFrame::Error { code, message, .. } => Event::Error { code, message },
             // Only ever the first frame; a second one changes nothing.
             hello @ ServerFrame::Hello { .. } => {
                 Event::Other(serde_json::json!({"t": hello.kind()}))

@@ -160,9 +160,11 @@ impl RoomKeys {
     }
 }
 
-/// `HMAC(k_auth, lp("join") || lp(nonce) || lp(room) || lp(alias))`.
-pub fn join_proof(k_auth: &[u8; 32], nonce: &[u8], room: &str, alias: &str) -> [u8; 32] {
-    let mut mac = hmac_key(k_auth);
+/// `HMAC(key, lp("join") || lp(nonce) || lp(room) || lp(alias))`: `key` is v1's
+/// `k_auth`, or (issue 17, what our clients and server use) the proof key
+/// `X25519(k_auth, server key)` of [`crate::verifier`].
+pub fn join_proof(key: &[u8; 32], nonce: &[u8], room: &str, alias: &str) -> [u8; 32] {
+    let mut mac = hmac_key(key);
     for field in [b"join".as_slice(), nonce, room.as_bytes(), alias.as_bytes()] {
         update_lp(&mut mac, field);
     }
@@ -171,13 +173,13 @@ pub fn join_proof(k_auth: &[u8; 32], nonce: &[u8], room: &str, alias: &str) -> [
 
 /// Checks a join proof in constant time.
 pub fn verify_join_proof(
-    k_auth: &[u8; 32],
+    key: &[u8; 32],
     nonce: &[u8],
     room: &str,
     alias: &str,
     proof: &[u8],
 ) -> bool {
-    ct_eq(&join_proof(k_auth, nonce, room, alias), proof)
+    ct_eq(&join_proof(key, nonce, room, alias), proof)
 }
 
 /// Equality whose time depends only on the lengths, never on where the inputs differ.

@@ -17,6 +17,7 @@ pub mod protocol;
 pub mod replay;
 pub mod signals;
 pub mod term;
+pub mod verifier;
 pub mod whisper;
 pub mod wipe;
 pub mod wire;

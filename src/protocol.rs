@@ -4,6 +4,7 @@
 
 use serde_json::{Map, Value};
 
+use crate::verifier::{RoomAuth, ServerKey};
 use crate::wire::{Code, Frame, ServerFrame};
 
 /// A refusal: the code clients act on and a sentence people read.
@@ -23,14 +24,17 @@ impl Refusal {
         ServerFrame::Error {
             code: self.code,
             message: self.message,
+            verifier: None,
         }
         .to_frame()
     }
 }
 
-/// A validated frame from a client. Field forms are already checked.
+/// A validated frame from a client. Field forms are already checked. `A` is what a
+/// create or rekey carries for the room's proof: the verifier as parsed ([`Parsed`]),
+/// then the verifier with its proof key ([`Parsed::authenticate`]).
 #[derive(Debug, PartialEq, Eq)]
-pub enum Request {
+pub enum Request<A = RoomAuth> {
     Join {
         room: String,
         alias: String,
@@ -43,10 +47,13 @@ pub enum Request {
         /// is checked here: the tag is for the other members to verify.
         key: Option<String>,
     },
+    /// **Extension** (issue 17): the room's verifier, never its `k_auth`, and a join
+    /// proof, checked as a join's whether or not the room exists.
     Create {
         room: String,
         alias: String,
-        auth: [u8; 32],
+        proof: [u8; 32],
+        auth: A,
         /// **Extension**: as in `Join`.
         key: Option<String>,
     },
@@ -60,10 +67,10 @@ pub enum Request {
     /// `rekey` (**extension**) makes the kick stick: the room's keys change with it.
     Kick {
         alias: String,
-        rekey: Option<Rekey>,
+        rekey: Option<Rekey<A>>,
     },
-    /// **Extension**: a new room secret for the members, and its `k_auth` for us.
-    Rekey(Rekey),
+    /// **Extension**: a new room secret for the members, and its verifier for us.
+    Rekey(Rekey<A>),
     Stop,
     Exit {
         body: Option<String>,
@@ -71,14 +78,76 @@ pub enum Request {
 }
 
 /// **Extension** (PROTOCOL.md section 6a): a new room secret sealed for `to` under
-/// the keys of `epoch`, and the `k_auth` it derives, which replaces the room's.
+/// the keys of `epoch`, and the verifier of the `k_auth` it derives, which replaces
+/// the room's.
 #[derive(Debug, PartialEq, Eq)]
-pub struct Rekey {
+pub struct Rekey<A = RoomAuth> {
     pub epoch: u64,
     /// Every member who stays, as the sender sees them; distinct exact aliases.
     pub to: Vec<String>,
     pub body: String,
-    pub auth: [u8; 32],
+    pub auth: A,
+}
+
+/// A request as parsed: a create or rekey holds the bare verifier.
+pub type Parsed = Request<[u8; 32]>;
+
+impl Parsed {
+    /// Derives the proof key of a create's or rekey's verifier: one X25519, done on
+    /// the connection's thread (never the broker's), and only for a request that
+    /// parsed, so the fuzzed parser stays fast. A low-order verifier is `bad_field`.
+    pub fn authenticate(self, server: &ServerKey) -> Result<Request, Refusal> {
+        let derive = |v: [u8; 32]| {
+            server
+                .room_auth(v)
+                .map_err(|_| Refusal::new(Code::BadField, "verifier is a low-order point"))
+        };
+        let rekey = |r: Rekey<[u8; 32]>| -> Result<Rekey, Refusal> {
+            Ok(Rekey {
+                epoch: r.epoch,
+                to: r.to,
+                body: r.body,
+                auth: derive(r.auth)?,
+            })
+        };
+        Ok(match self {
+            Request::Join {
+                room,
+                alias,
+                proof,
+                resume,
+                key,
+            } => Request::Join {
+                room,
+                alias,
+                proof,
+                resume,
+                key,
+            },
+            Request::Create {
+                room,
+                alias,
+                proof,
+                auth,
+                key,
+            } => Request::Create {
+                room,
+                alias,
+                proof,
+                auth: derive(auth)?,
+                key,
+            },
+            Request::Msg { body } => Request::Msg { body },
+            Request::Purr { to, body } => Request::Purr { to, body },
+            Request::Kick { alias, rekey: r } => Request::Kick {
+                alias,
+                rekey: r.map(rekey).transpose()?,
+            },
+            Request::Rekey(r) => Request::Rekey(rekey(r)?),
+            Request::Stop => Request::Stop,
+            Request::Exit { body } => Request::Exit { body },
+        })
+    }
 }
 
 const ALIAS_MAX: usize = 24;
@@ -139,8 +208,20 @@ fn key_field(obj: &Map<String, Value>, key: &str) -> Result<[u8; 32], Refusal> {
         .and_then(|raw| <[u8; 32]>::try_from(raw).ok())
         .ok_or(Refusal::new(
             Code::BadField,
-            "proof and auth must be base64url of 32 bytes",
+            "proof and verifier must be base64url of 32 bytes",
         ))
+}
+
+/// The `verifier` of a create or rekey. A request still carrying v1's `auth` is
+/// refused: that field was `k_auth` itself, readable by anyone on the path.
+fn verifier_field(obj: &Map<String, Value>) -> Result<[u8; 32], Refusal> {
+    if obj.contains_key("auth") {
+        return Err(Refusal::new(
+            Code::BadField,
+            "auth is no longer accepted (it revealed the room's key): send verifier",
+        ));
+    }
+    key_field(obj, "verifier")
 }
 
 /// The optional `resume` of a join: absent or null is None; anything else must be
@@ -217,7 +298,7 @@ fn to_list(obj: &Map<String, Value>) -> Result<Vec<String>, Refusal> {
 
 /// The fields of a rekey, flat in the `rekey` or `kick` frame (requests nest at most
 /// two deep, so they cannot sit in an object of their own).
-fn rekey_fields(obj: &Map<String, Value>) -> Result<Rekey, Refusal> {
+fn rekey_fields(obj: &Map<String, Value>) -> Result<Rekey<[u8; 32]>, Refusal> {
     Ok(Rekey {
         epoch: obj
             .get("epoch")
@@ -225,7 +306,7 @@ fn rekey_fields(obj: &Map<String, Value>) -> Result<Rekey, Refusal> {
             .ok_or(Refusal::new(Code::BadField, "epoch must be a whole number"))?,
         to: to_list(obj)?,
         body: body_field(obj)?,
-        auth: key_field(obj, "auth")?,
+        auth: verifier_field(obj)?,
     })
 }
 
@@ -262,7 +343,7 @@ fn nests_too_deeply(text: &str) -> bool {
 
 /// Parses one text frame. Every field's form is checked here, before any room is
 /// looked at, so the answer to a malformed field never depends on server state.
-pub fn parse_request(text: &str) -> Result<Request, Refusal> {
+pub fn parse_request(text: &str) -> Result<Parsed, Refusal> {
     if nests_too_deeply(text) {
         return Err(Refusal::new(Code::BadJson, "frame nests too deeply"));
     }
@@ -286,7 +367,8 @@ pub fn parse_request(text: &str) -> Result<Request, Refusal> {
         "create" => Request::Create {
             room: room_field(&obj)?,
             alias: alias_field(&obj, "alias")?,
-            auth: key_field(&obj, "auth")?,
+            proof: key_field(&obj, "proof")?,
+            auth: verifier_field(&obj)?,
             key: whisper_key_field(&obj)?,
         },
         "msg" => Request::Msg {
@@ -324,8 +406,12 @@ mod tests {
     const ROOM: &str = "G7BEqt7RkMfKiEM-dJA_lQ";
     const KEY: &str = "QEjzfFmh4dJqcZHFcEHIOLcW3zO9v0sI-NOH-cMc2ww";
 
+    fn parse(text: &str) -> Result<Request, Refusal> {
+        parse_request(text)?.authenticate(&ServerKey::from_secret([3; 32]))
+    }
+
     fn code_of(text: &str) -> Code {
-        parse_request(text).expect_err("should be refused").code
+        parse(text).expect_err("should be refused").code
     }
 
     #[test]
@@ -347,9 +433,28 @@ mod tests {
     #[test]
     fn join_and_create_parse_with_their_keys() {
         let join = format!(r#"{{"t":"join","room":"{ROOM}","alias":"al","proof":"{KEY}"}}"#);
-        assert!(matches!(parse_request(&join), Ok(Request::Join { .. })));
-        let create = format!(r#"{{"t":"create","room":"{ROOM}","alias":"al","auth":"{KEY}"}}"#);
-        assert!(matches!(parse_request(&create), Ok(Request::Create { .. })));
+        assert!(matches!(parse(&join), Ok(Request::Join { .. })));
+        let create = format!(
+            r#"{{"t":"create","room":"{ROOM}","alias":"al","proof":"{KEY}","verifier":"{KEY}"}}"#
+        );
+        assert!(matches!(parse(&create), Ok(Request::Create { .. })));
+    }
+
+    #[test]
+    fn a_create_or_rekey_with_v1s_auth_or_a_low_order_verifier_is_refused() {
+        let zero = crate::crypto::b64u_encode(&[0; 32]);
+        for fields in [
+            format!(r#""proof":"{KEY}","auth":"{KEY}""#),
+            format!(r#""proof":"{KEY}","verifier":"{KEY}","auth":"{KEY}""#),
+            format!(r#""proof":"{KEY}","verifier":"{zero}""#),
+            format!(r#""verifier":"{KEY}""#),
+        ] {
+            let create = format!(r#"{{"t":"create","room":"{ROOM}","alias":"al",{fields}}}"#);
+            assert_eq!(code_of(&create), Code::BadField, "{fields}");
+        }
+        let rekey =
+            format!(r#"{{"t":"rekey","epoch":0,"to":["al"],"body":"{BODY}","auth":"{KEY}"}}"#);
+        assert_eq!(code_of(&rekey), Code::BadField);
     }
 
     #[test]
@@ -358,7 +463,7 @@ mod tests {
         let join = |resume: &str| {
             format!(r#"{{"t":"join","room":"{ROOM}","alias":"al","proof":"{KEY}"{resume}}}"#)
         };
-        let resume_of = |text: &str| match parse_request(text) {
+        let resume_of = |text: &str| match parse(text) {
             Ok(Request::Join { resume, .. }) => Ok(resume),
             Ok(other) => panic!("not a join: {other:?}"),
             Err(r) => Err(r.code),
@@ -385,10 +490,16 @@ mod tests {
     fn join_and_create_may_carry_a_whisper_key_of_64_bytes_and_nothing_else() {
         let good = crate::crypto::b64u_encode(&[7; 64]);
         let key_of = |t: &str, extra: &str| {
-            let cred = if t == "join" { "proof" } else { "auth" };
-            let text =
-                format!(r#"{{"t":"{t}","room":"{ROOM}","alias":"al","{cred}":"{KEY}"{extra}}}"#);
-            match parse_request(&text) {
+            let cred = if t == "join" {
+                ""
+            } else {
+                r#","verifier":"{KEY}""#
+            };
+            let cred = cred.replace("{KEY}", KEY);
+            let text = format!(
+                r#"{{"t":"{t}","room":"{ROOM}","alias":"al","proof":"{KEY}"{cred}{extra}}}"#
+            );
+            match parse(&text) {
                 Ok(Request::Join { key, .. } | Request::Create { key, .. }) => Ok(key),
                 Ok(other) => panic!("not a join or create: {other:?}"),
                 Err(r) => Err(r.code),
@@ -447,9 +558,10 @@ mod tests {
     #[test]
     fn a_kick_carries_a_rekey_flat_and_its_recipients_are_distinct_aliases() {
         let kick = |extra: &str| format!(r#"{{"t":"kick","alias":"eve"{extra}}}"#);
-        let rekey = |to: &str| format!(r#","epoch":3,"to":{to},"body":"{BODY}","auth":"{KEY}""#);
+        let rekey =
+            |to: &str| format!(r#","epoch":3,"to":{to},"body":"{BODY}","verifier":"{KEY}""#);
         assert_eq!(
-            parse_request(&kick("")),
+            parse(&kick("")),
             Ok(Request::Kick {
                 alias: "eve".into(),
                 rekey: None
@@ -458,15 +570,15 @@ mod tests {
         let Ok(Request::Kick {
             rekey: Some(r),
             alias,
-        }) = parse_request(&kick(&rekey(r#"["al","bo"]"#)))
+        }) = parse(&kick(&rekey(r#"["al","bo"]"#)))
         else {
             panic!("a kick with a rekey");
         };
         assert_eq!((alias.as_str(), r.epoch, r.to.len()), ("eve", 3, 2));
         let alone = format!(r#"{{"t":"rekey"{}}}"#, &rekey(r#"["al"]"#)[..]);
-        assert!(matches!(parse_request(&alone), Ok(Request::Rekey(_))));
+        assert!(matches!(parse(&alone), Ok(Request::Rekey(_))));
         for to in [r#"["al","al"]"#, "[]", r#"["a b"]"#, r#""al""#, "[1]"] {
-            let code = parse_request(&kick(&rekey(to))).map_err(|r| r.code);
+            let code = parse(&kick(&rekey(to))).map_err(|r| r.code);
             assert_eq!(code.err(), Some(Code::BadField), "{to}");
         }
         let no_auth = kick(r#","epoch":0,"to":["al"],"body":"x""#);
@@ -477,13 +589,10 @@ mod tests {
 
     #[test]
     fn exit_body_is_optional_but_checked_when_present() {
-        assert_eq!(
-            parse_request(r#"{"t":"exit"}"#),
-            Ok(Request::Exit { body: None })
-        );
+        assert_eq!(parse(r#"{"t":"exit"}"#), Ok(Request::Exit { body: None }));
         let with = format!(r#"{{"t":"exit","body":"{BODY}"}}"#);
         assert_eq!(
-            parse_request(&with),
+            parse(&with),
             Ok(Request::Exit {
                 body: Some(BODY.into())
             })

@@ -10,7 +10,7 @@ mod common;
 use common::*;
 use sanctuary::crypto::{self, Header, Kind, RoomKeys};
 use sanctuary::hosts::HostPolicy;
-use sanctuary::protocol::{self, Rekey, Request, is_valid_alias, is_valid_room};
+use sanctuary::protocol::{self, Parsed, Rekey, is_valid_alias, is_valid_room};
 use sanctuary::ws::handshake::OriginPolicy;
 use serde_json::json;
 use std::io::{Read, Write};
@@ -53,12 +53,12 @@ fn valid_requests() -> Vec<String> {
     let body = envelope(&keys, &room, "hello");
     [
         json!({"t":"join","room":room,"alias":"alice","proof":key}),
-        json!({"t":"create","room":room,"alias":"a.b-c_9","auth":key}),
+        json!({"t":"create","room":room,"alias":"a.b-c_9","verifier":key,"proof":key}),
         json!({"t":"msg","body":body}),
         json!({"t":"purr","to":"bob","body":body}),
         json!({"t":"kick","alias":"bob"}),
-        json!({"t":"kick","alias":"bob","epoch":0,"to":["alice","carol"],"body":body,"auth":key}),
-        json!({"t":"rekey","epoch":7,"to":["alice"],"body":body,"auth":key}),
+        json!({"t":"kick","alias":"bob","epoch":0,"to":["alice","carol"],"body":body,"verifier":key}),
+        json!({"t":"rekey","epoch":7,"to":["alice"],"body":body,"verifier":key}),
         json!({"t":"stop"}),
         json!({"t":"exit"}),
         json!({"t":"exit","body":body}),
@@ -70,7 +70,7 @@ fn valid_requests() -> Vec<String> {
 }
 
 /// Distinct valid aliases (at least one) and a well-formed body.
-fn rekey_is_valid(r: &Rekey) -> bool {
+fn rekey_is_valid(r: &Rekey<[u8; 32]>) -> bool {
     let distinct: std::collections::BTreeSet<&String> = r.to.iter().collect();
     !r.to.is_empty()
         && distinct.len() == r.to.len()
@@ -79,19 +79,19 @@ fn rekey_is_valid(r: &Rekey) -> bool {
 }
 
 /// What the broker may rely on: every field of a parsed request has its valid form.
-fn assert_validated(request: &Request, text: &str) {
+fn assert_validated(request: &Parsed, text: &str) {
     let ok = match request {
-        Request::Join { room, alias, .. } | Request::Create { room, alias, .. } => {
+        Parsed::Join { room, alias, .. } | Parsed::Create { room, alias, .. } => {
             is_valid_room(room) && is_valid_alias(alias)
         }
-        Request::Msg { body } => crypto::is_well_formed_body(body),
-        Request::Purr { to, body } => is_valid_alias(to) && crypto::is_well_formed_body(body),
-        Request::Kick { alias, rekey } => {
+        Parsed::Msg { body } => crypto::is_well_formed_body(body),
+        Parsed::Purr { to, body } => is_valid_alias(to) && crypto::is_well_formed_body(body),
+        Parsed::Kick { alias, rekey } => {
             is_valid_alias(alias) && rekey.as_ref().is_none_or(rekey_is_valid)
         }
-        Request::Rekey(rekey) => rekey_is_valid(rekey),
-        Request::Stop | Request::Exit { body: None } => true,
-        Request::Exit { body: Some(b) } => crypto::is_well_formed_body(b),
+        Parsed::Rekey(rekey) => rekey_is_valid(rekey),
+        Parsed::Stop | Parsed::Exit { body: None } => true,
+        Parsed::Exit { body: Some(b) } => crypto::is_well_formed_body(b),
     };
     assert!(ok, "{text:?} passed as {request:?}");
 }
@@ -294,10 +294,29 @@ fn raw_handshake(srv: &Server) -> TcpStream {
 fn random_frames_after_a_handshake_neither_kill_the_server_nor_make_it_print() {
     let mut srv = Server::start(&["--max-message-bytes", "4096"]);
     let (room, keys) = fixed_room();
-    let auth = crypto::b64u_encode(&keys.k_auth);
+    // A member holds the room open (and is drained), so that the fuzzing connections
+    // enter it with a join: a proof over their own nonce, with the proof key made
+    // once (a create each would cost the server an X25519).
+    let (mut holder, hello) = srv.raw();
+    holder
+        .send(Message::text(
+            create_frame(&hello, &keys, &room, "holder").to_string(),
+        ))
+        .expect("send create");
+    assert_eq!(read_json(&mut holder)["t"], "welcome");
+    std::thread::spawn(move || while holder.read().is_ok() {});
+    let server_key: [u8; 32] = crypto::b64u_decode(hello["key"].as_str().expect("key"))
+        .and_then(|k| k.try_into().ok())
+        .expect("a server key");
+    let proof_key =
+        sanctuary::verifier::proof_key(&keys.k_auth, &server_key).expect("a valid server key");
+    let join = |nonce: &[u8]| {
+        let proof = crypto::b64u_encode(&crypto::join_proof(&proof_key, nonce, &room, "fuzzer"));
+        json!({"t":"join","room":room,"alias":"fuzzer","proof":proof}).to_string()
+    };
     let body = envelope(&keys, &room, "fuzz");
     let payloads = [
-        json!({"t":"create","room":room,"alias":"fuzzer","auth":auth}).to_string(),
+        join(&[0; 32]),
         json!({"t":"msg","body":body}).to_string(),
         json!({"t":"purr","to":"fuzzer","body":body}).to_string(),
         json!({"t":"kick","alias":"fuzzer"}).to_string(),
@@ -315,7 +334,10 @@ fn random_frames_after_a_handshake_neither_kill_the_server_nor_make_it_print() {
         let mut stream = Vec::new();
         if c % 2 == 0 {
             // Half the connections are in a room first, so frames reach its paths.
-            stream.extend(client_frame(0x1, payloads[0].as_bytes(), [1, 2, 3, 4]));
+            let hello = read_hello(&mut s);
+            let nonce = crypto::b64u_decode(hello["nonce"].as_str().expect("nonce"));
+            let entry = join(&nonce.expect("b64u"));
+            stream.extend(client_frame(0x1, entry.as_bytes(), [1, 2, 3, 4]));
         }
         for _ in 0..1 + rng.below(6) {
             let payload = rng.pick(&payloads).as_bytes();
@@ -337,6 +359,17 @@ fn random_frames_after_a_handshake_neither_kill_the_server_nor_make_it_print() {
     );
     srv.still_serves();
     assert_silent_exit(srv);
+}
+
+/// Reads the server's first frame, `hello`, from a raw connection (unmasked text,
+/// shorter than 126 bytes).
+fn read_hello(s: &mut TcpStream) -> serde_json::Value {
+    let mut head = [0u8; 2];
+    s.read_exact(&mut head).expect("hello's header");
+    assert_eq!((head[0], head[1] < 126), (0x81, true), "{head:?}");
+    let mut payload = vec![0u8; usize::from(head[1])];
+    s.read_exact(&mut payload).expect("hello");
+    serde_json::from_slice(&payload).expect("hello is JSON")
 }
 
 /// Sends a frame and returns the next answer that is not someone's `joined`.
@@ -367,11 +400,11 @@ fn every_request_kind_with_edge_case_values_gets_its_answer_and_the_server_keeps
     let auth = crypto::b64u_encode(&keys.k_auth);
     let longest = "A.b-c_0123456789abcdefgh"; // 24 characters, every kind of them
     assert_eq!(longest.len(), 24);
-    let (mut a, _) = srv.raw();
-    let create = json!({"t":"create","room":room,"alias":longest,"auth":auth}).to_string();
+    let (mut a, hello) = srv.raw();
+    let create = create_frame(&hello, &keys, &room, longest).to_string();
     assert_eq!(kind(&answer(&mut a, &create)), "welcome");
-    let (mut b, _) = srv.raw();
-    let join_b = json!({"t":"create","room":room,"alias":"b","auth":auth}).to_string();
+    let (mut b, hello) = srv.raw();
+    let join_b = create_frame(&hello, &keys, &room, "b").to_string();
     assert_eq!(kind(&answer(&mut b, &join_b)), "welcome");
 
     let body_of = |raw_len: usize| {
@@ -459,11 +492,10 @@ fn every_request_kind_with_edge_case_values_gets_its_answer_and_the_server_keeps
 
     // A room left by `exit` with a body and with `null`.
     let (room, keys) = (new_room(), new_keys());
-    let auth = crypto::b64u_encode(&keys.k_auth);
-    let (mut c, _) = srv.raw();
-    let (mut d, _) = srv.raw();
-    for (ws, alias) in [(&mut c, "c"), (&mut d, "d")] {
-        let create = json!({"t":"create","room":room,"alias":alias,"auth":auth}).to_string();
+    let (mut c, hello_c) = srv.raw();
+    let (mut d, hello_d) = srv.raw();
+    for (ws, hello, alias) in [(&mut c, &hello_c, "c"), (&mut d, &hello_d, "d")] {
+        let create = create_frame(hello, &keys, &room, alias).to_string();
         assert_eq!(kind(&answer(ws, &create)), "welcome");
     }
     c.send(Message::text(

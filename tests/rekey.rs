@@ -43,12 +43,8 @@ fn message_from(s: &mut Session, from: &str) -> (String, bool) {
 /// A join by hand with keys derived from `keys`: the error code and the close code.
 fn refused_join(srv: &Server, room: &str, alias: &str, keys: &RoomKeys) -> (String, Option<u16>) {
     let (mut ws, hello) = srv.raw();
-    let nonce = hello["nonce"]
-        .as_str()
-        .and_then(crypto::b64u_decode)
-        .expect("a nonce");
-    let proof = crypto::join_proof(&keys.k_auth, &nonce, room, alias);
-    let join = json!({"t":"join","room":room,"alias":alias,"proof":crypto::b64u_encode(&proof)});
+    let proof = proof(&hello, &keys.k_auth, room, alias);
+    let join = json!({"t":"join","room":room,"alias":alias,"proof":proof});
     ws.send(tungstenite::Message::text(join.to_string()))
         .expect("send join");
     let reply = read_json(&mut ws);
@@ -272,7 +268,8 @@ fn against_a_server_without_rekeys_the_client_refuses_to_pretend_a_kick_sticks()
         let (stream, _) = listener.accept().expect("accept");
         let mut ws = tungstenite::accept(stream).expect("handshake");
         let nonce = crypto::b64u_encode(&[0; 32]);
-        let hello = json!({"t":"hello","v":1,"nonce":nonce});
+        let key = crypto::b64u_encode(&sanctuary::x25519::public_key(&[1; 32]));
+        let hello = json!({"t":"hello","v":1,"nonce":nonce,"key":key});
         ws.send(tungstenite::Message::text(hello.to_string()))
             .expect("hello");
         let join = read_json(&mut ws);
@@ -304,11 +301,7 @@ fn a_rekey_whose_tag_fails_changes_no_keys_on_the_client_and_says_so() {
     // tag binds the recipients in another order) locks the room as a stop would.
     let (srv, room, keys, [mut bob]) = room_of(["bob"]);
     let (mut ws, hello) = srv.raw();
-    let nonce = hello["nonce"]
-        .as_str()
-        .and_then(crypto::b64u_decode)
-        .expect("a nonce");
-    let proof = crypto::b64u_encode(&crypto::join_proof(&keys.k_auth, &nonce, &room, "mal"));
+    let proof = proof(&hello, &keys.k_auth, &room, "mal");
     let send = |ws: &mut tungstenite::WebSocket<std::net::TcpStream>, v: serde_json::Value| {
         ws.send(tungstenite::Message::text(v.to_string()))
             .expect("send");
@@ -327,10 +320,10 @@ fn a_rekey_whose_tag_fails_changes_no_keys_on_the_client_and_says_so() {
     };
     let stamp = sanctuary::replay::Stamper::default().stamp();
     let body = crypto::seal(&keys, &header, &stamp, b"AAAAAAAAAAAAAAAAAAAAAA");
-    let auth = crypto::b64u_encode(&new_keys().k_auth);
+    let verifier = crypto::b64u_encode(&sanctuary::verifier::verifier(&new_keys().k_auth));
     send(
         &mut ws,
-        json!({"t":"rekey","epoch":0,"to":["bob","mal"],"body":body,"auth":auth}),
+        json!({"t":"rekey","epoch":0,"to":["bob","mal"],"body":body,"verifier":verifier}),
     );
     let got = wait_for(&mut bob, "the rekey", |e| matches!(e, Event::Rekey { .. }));
     assert!(

@@ -392,9 +392,8 @@ fn a_whisper_to_a_member_without_a_verified_key_is_refused_and_nothing_is_sent()
     // whispers were sealed to one member); the terminal client must not fall back to
     // the room key, which oldie, or anyone sniffing, could open.
     let (mut ws, hello) = srv.raw();
-    let nonce = crypto::b64u_decode(hello["nonce"].as_str().expect("nonce")).expect("b64u");
-    let proof = crypto::join_proof(&keys.k_auth, &nonce, &room, "oldie");
-    let join = serde_json::json!({"t":"join","room":room,"alias":"oldie","proof":crypto::b64u_encode(&proof)});
+    let proof = proof(&hello, &keys.k_auth, &room, "oldie");
+    let join = serde_json::json!({"t":"join","room":room,"alias":"oldie","proof":proof});
     ws.send(Message::text(join.to_string())).expect("join");
     assert_eq!(read_json(&mut ws)["t"], "welcome");
     bob.expect("* oldie joined");
@@ -588,21 +587,44 @@ fn a_wrong_passphrase_exits_with_status_4() {
         "alice",
         &RoomKeys::derive(&room, "correct horse battery"),
     );
+    assert_typed_passphrase_is_wrong(&srv, &room, "wrong horse battery");
+}
+
+/// `sanctuary join --room` with `passphrase` typed: exits 4 saying it is wrong.
+fn assert_typed_passphrase_is_wrong(srv: &Server, room: &str, passphrase: &str) {
     let mut bob = Term::spawn(&[
         "--server",
         &srv.http.to_string(),
         "--room",
-        &room,
+        room,
         "--alias",
         "bob",
     ]);
-    bob.type_line("wrong horse battery");
+    bob.type_line(passphrase);
     let (status, _, stderr) = bob.wait();
     assert_eq!(status, 4);
     assert_eq!(
         stderr.trim(),
         "sanctuary: wrong passphrase or invite link for this room"
     );
+}
+
+#[test]
+fn a_link_to_a_room_a_squatter_re_created_exits_4_saying_so_and_a_passphrase_says_wrong() {
+    // Issue 17: the room ended and someone who knew only its id made it again with a
+    // secret of their own. A random link secret cannot be a typo: say what happened.
+    let srv = Server::start(&[]);
+    let (room, secret) = (new_room(), new_secret());
+    let (_mallory, _) = enter(&srv, &room, "mallory", &new_keys());
+    let alice = Term::spawn(&[&invite(&srv, &room, &secret), "--alias", "alice"]);
+    let (status, _, stderr) = alice.wait();
+    assert_eq!(status, 4, "{stderr}");
+    assert_eq!(
+        stderr.trim(),
+        "sanctuary: this room was re-created by someone without its secret (the original room had ended): do not use it; create a new room"
+    );
+    // A typed passphrase that fails is most likely mistyped: it says so.
+    assert_typed_passphrase_is_wrong(&srv, &room, "correct horse battery");
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! Total transience, proved as an attacker with the machine would check it: after a
 //! room is stopped and everyone has gone, a core dump of the server (gdb's `gcore`)
-//! holds no copy of the room id, the aliases, `auth`/`k_auth` or any message body.
+//! holds no copy of the room id, the aliases, `k_auth`, the room's verifier and proof key
+//! (issue 17: what the server holds instead of `k_auth`) or any message body.
 
 mod common;
 
@@ -59,25 +60,31 @@ fn a_core_dump_after_stop_holds_nothing_of_the_room() {
     );
     let srv = Server::start(&[]);
     let room = new_room();
-    let k_auth = crypto::random_bytes::<32>();
-    let auth = crypto::b64u_encode(&k_auth);
+    let keys = new_keys();
+    let verifier = sanctuary::verifier::verifier(&keys.k_auth);
     let aliases = [alias("alice"), alias("bob"), alias("carol")];
     let mut secrets: Vec<Vec<u8>> = vec![
         room.clone().into_bytes(),
-        auth.clone().into_bytes(),
-        k_auth.to_vec(),
+        crypto::b64u_encode(&verifier).into_bytes(),
+        verifier.to_vec(),
+        keys.k_auth.to_vec(),
     ];
     secrets.extend(aliases.iter().map(|a| a.clone().into_bytes()));
 
-    // Three members (a create of an existing room with its auth is a join).
+    // Three members (a create of an existing room with its secret is a join).
     let mut members: Vec<_> = aliases
         .iter()
         .map(|a| {
-            let (mut ws, _) = srv.raw();
-            send(
-                &mut ws,
-                serde_json::json!({"t": "create", "room": room, "alias": a, "auth": auth}),
-            );
+            let (mut ws, hello) = srv.raw();
+            if secrets.len() == 4 {
+                // The proof key, as the server holds it (the same for every connection).
+                let server: [u8; 32] = crypto::b64u_decode(hello["key"].as_str().expect("key"))
+                    .and_then(|k| k.try_into().ok())
+                    .expect("a server key");
+                let dh = sanctuary::verifier::proof_key(&keys.k_auth, &server).expect("valid");
+                secrets.push(dh.to_vec());
+            }
+            send(&mut ws, create_frame(&hello, &keys, &room, a));
             assert_eq!(read_json(&mut ws)["t"], "welcome");
             ws
         })

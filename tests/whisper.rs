@@ -253,8 +253,7 @@ fn join_by_hand(
     key: &str,
 ) -> tungstenite::WebSocket<TcpStream> {
     let (mut ws, hello) = srv.raw();
-    let nonce = crypto::b64u_decode(hello["nonce"].as_str().expect("nonce")).expect("b64u");
-    let proof = crypto::b64u_encode(&crypto::join_proof(&keys.k_auth, &nonce, room, alias));
+    let proof = proof(&hello, &keys.k_auth, room, alias);
     let join = serde_json::json!({"t":"join","room":room,"alias":alias,"proof":proof,"key":key});
     ws.send(tungstenite::Message::text(join.to_string()))
         .expect("send");
@@ -310,10 +309,9 @@ fn a_key_announced_under_another_members_name_or_with_a_bad_tag_is_not_used() {
 fn a_key_that_is_not_64_bytes_of_base64url_is_bad_field() {
     let srv = Server::start(&[]);
     let (room, keys) = (new_room(), new_keys());
-    let (mut ws, _) = srv.raw();
-    let auth = crypto::b64u_encode(&keys.k_auth);
-    let create =
-        serde_json::json!({"t":"create","room":room,"alias":"al","auth":auth,"key":"AAAA"});
+    let (mut ws, hello) = srv.raw();
+    let mut create = create_frame(&hello, &keys, &room, "al");
+    create["key"] = "AAAA".into();
     ws.send(tungstenite::Message::text(create.to_string()))
         .expect("send");
     let reply = read_json(&mut ws);

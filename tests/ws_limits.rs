@@ -6,7 +6,7 @@
 mod common;
 
 use common::*;
-use sanctuary::crypto::{self, RoomKeys};
+use sanctuary::crypto::RoomKeys;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::Arc;
@@ -73,12 +73,8 @@ fn join_raw(
     let (mut ws, _) =
         tungstenite::client(format!("ws://{}/ws", srv.ws), stream).expect("handshake");
     let hello = read_json(&mut ws);
-    let nonce = hello["nonce"]
-        .as_str()
-        .and_then(crypto::b64u_decode)
-        .expect("hello nonce");
-    let proof = crypto::join_proof(&keys.k_auth, &nonce, room, alias);
-    let join = serde_json::json!({"t":"join","room":room,"alias":alias,"proof":crypto::b64u_encode(&proof)});
+    let proof = proof(&hello, &keys.k_auth, room, alias);
+    let join = serde_json::json!({"t":"join","room":room,"alias":alias,"proof":proof});
     ws.send(Message::text(join.to_string())).expect("join");
     let welcome = read_json(&mut ws);
     assert_eq!(welcome["t"], "welcome", "{welcome}");

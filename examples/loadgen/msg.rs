@@ -71,17 +71,45 @@ fn decode_prefix(body: &[u8]) -> Option<[u8; 51]> {
     Some(out)
 }
 
-/// A room's id, keys, and its AES key schedule made once.
+/// A room's id, keys, and its AES key schedule and join-proof key made once.
 pub struct RoomCrypto {
     pub id: String,
     pub keys: RoomKeys,
     aes: Aes256,
+    /// `X25519(k_auth, server key)` with the server key it was made for: the same for
+    /// every connection to one server, so one X25519 per room and server, not per
+    /// connection (rooms are reused across the servers of a run).
+    proof_key: std::sync::Mutex<Option<([u8; 32], [u8; 32])>>,
 }
 
 impl RoomCrypto {
     pub fn new(id: String, keys: RoomKeys) -> RoomCrypto {
         let aes = Aes256::new(GenericArray::from_slice(&keys.k_enc));
-        RoomCrypto { id, keys, aes }
+        RoomCrypto {
+            id,
+            keys,
+            aes,
+            proof_key: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// The key join proofs are made with, for the server whose `hello` had `server`;
+    /// None for a low-order server key.
+    pub fn proof_key(&self, server: &[u8; 32]) -> Option<[u8; 32]> {
+        let mut cache = self.proof_key.lock().ok()?;
+        if let Some((for_server, key)) = *cache
+            && for_server == *server
+        {
+            return Some(key);
+        }
+        let key = *sanctuary::verifier::proof_key(&self.keys.k_auth, server).ok()?;
+        *cache = Some((*server, key));
+        Some(key)
+    }
+
+    /// The room's verifier, for a `create`.
+    pub fn verifier(&self) -> String {
+        crypto::b64u_encode(&sanctuary::verifier::verifier(&self.keys.k_auth))
     }
 
     /// A `msg` envelope from `from`, as the page would seal it (the caller picks a

@@ -675,15 +675,24 @@ fn text(idx: usize, c: &mut Client, rooms: &mut [Room], payload: &[u8], now: u64
                 return;
             };
             let room = &rooms[c.room].crypto;
+            let server = v["key"]
+                .as_str()
+                .and_then(crypto::b64u_decode)
+                .and_then(|k| <[u8; 32]>::try_from(k).ok());
+            let Some(proof_key) = server.and_then(|s| room.proof_key(&s)) else {
+                close(c, ctx, "hello without a valid server key".into());
+                return;
+            };
+            let proof = crypto::join_proof(&proof_key, &nonce, &room.id, &c.alias);
+            let proof = crypto::b64u_encode(&proof);
             let json = if c.create {
-                let auth = crypto::b64u_encode(&room.keys.k_auth);
                 format!(
-                    r#"{{"t":"create","room":"{}","alias":"{}","auth":"{auth}"}}"#,
-                    room.id, c.alias
+                    r#"{{"t":"create","room":"{}","alias":"{}","proof":"{proof}","verifier":"{}"}}"#,
+                    room.id,
+                    c.alias,
+                    room.verifier()
                 )
             } else {
-                let proof = crypto::join_proof(&room.keys.k_auth, &nonce, &room.id, &c.alias);
-                let proof = crypto::b64u_encode(&proof);
                 format!(
                     r#"{{"t":"join","room":"{}","alias":"{}","proof":"{proof}"}}"#,
                     room.id, c.alias

@@ -20,6 +20,10 @@ pub enum Exit {
     Unreachable(String),
     /// `bad_proof` / close 4003 (4).
     WrongSecret,
+    /// **Extension** (issue 17): `bad_proof` from a room made afresh under this id by
+    /// someone without its secret, told apart by its verifier (4, like a wrong secret:
+    /// either way this secret opens nothing here; the message says which).
+    Recreated,
     /// Kicked, by whom if the server said (5).
     Kicked(Option<String>),
     /// Someone else stopped the room (6).
@@ -39,7 +43,7 @@ impl Exit {
             Exit::Local(_) => 1,
             Exit::Usage(_) => 2,
             Exit::Unreachable(_) => 3,
-            Exit::WrongSecret => 4,
+            Exit::WrongSecret | Exit::Recreated => 4,
             Exit::Kicked(_) => 5,
             Exit::Purged(_) | Exit::Shutdown => 6,
             Exit::Protocol(_) => 7,
@@ -56,6 +60,7 @@ impl Exit {
             }
             Exit::Unreachable(why) => why.clone(),
             Exit::WrongSecret => "wrong passphrase or invite link for this room".into(),
+            Exit::Recreated => crate::client::RECREATED.into(),
             Exit::Kicked(Some(by)) => format!("you were removed from the room by {}", field(by)),
             Exit::Kicked(None) => "you were removed from the room".into(),
             Exit::Purged(Some(by)) => format!(
@@ -89,6 +94,7 @@ mod tests {
             (Exit::Usage(String::new()), 2),
             (Exit::Unreachable(String::new()), 3),
             (Exit::WrongSecret, 4),
+            (Exit::Recreated, 4),
             (Exit::Kicked(None), 5),
             (Exit::Purged(None), 6),
             (Exit::Shutdown, 6),

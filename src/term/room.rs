@@ -461,6 +461,9 @@ impl Room {
                     return Err(Exit::WrongSecret);
                 }
                 Err(ClientError::Closed(Some(close::BAD_PROOF))) => return Err(Exit::WrongSecret),
+                // This secret let us in before, so no typo: the room ended while we were
+                // away and someone without the secret made one under its id.
+                Err(ClientError::Recreated) => return Err(Exit::Recreated),
                 // Full for now: places free up as others leave, so keep trying.
                 Err(ClientError::Refused {
                     code: Code::ServerFull,

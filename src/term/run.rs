@@ -77,6 +77,8 @@ fn enter(args: &JoinArgs) -> Result<Entered, Exit> {
         ConfigError::Unreachable(why) => Exit::Unreachable(why),
         ConfigError::NotSanctuary(why) => Exit::Protocol(why),
     })?;
+    // A typed passphrase that fails is most likely a typo, never called a re-created room.
+    let typed = secret.is_none();
     let secret = match secret {
         Some(secret) => secret,
         None => {
@@ -103,7 +105,7 @@ fn enter(args: &JoinArgs) -> Result<Entered, Exit> {
     // Always willing to create, as the page is: a room nobody is in any more opens fresh.
     let (session, welcome) = client
         .enter(&room, &args.alias, keys, true)
-        .map_err(enter_error)?;
+        .map_err(|e| enter_error(e, typed))?;
     Ok(Entered {
         session,
         welcome,
@@ -136,8 +138,10 @@ fn connect_error(e: ClientError) -> Exit {
     }
 }
 
-fn enter_error(e: ClientError) -> Exit {
+fn enter_error(e: ClientError, typed: bool) -> Exit {
     match e {
+        ClientError::Recreated if typed => Exit::WrongSecret,
+        ClientError::Recreated => Exit::Recreated,
         ClientError::Refused {
             code: Code::BadProof,
             ..

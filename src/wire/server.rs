@@ -67,8 +67,11 @@ pub struct Relayed<S = String> {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ServerFrame<S = String> {
+    /// `key` (**extension**, issue 17): the server's X25519 public key, which join
+    /// proofs are keyed with (PROTOCOL.md section 5).
     Hello {
         nonce: S,
+        key: S,
     },
     Welcome(Welcome<S>),
     /// `rejoined` (extension): the same member coming back, by its resume token or
@@ -107,9 +110,13 @@ pub enum ServerFrame<S = String> {
     Purged {
         by: Option<S>,
     },
+    /// `verifier` and `epoch` (**extension**, issue 17): on `bad_proof`, the room's
+    /// verifier and key epoch, so a member holding the original secret can tell a
+    /// re-created room (another verifier at epoch 0) from a wrong or outdated secret.
     Error {
         code: Code,
         message: S,
+        verifier: Option<(S, u64)>,
     },
 }
 
@@ -195,9 +202,10 @@ impl<S: AsRef<str>> ServerFrame<S> {
         let _ = write!(out, "{{\"t\":\"{}\"", self.kind());
         let put = |out: &mut String, key: &str, value: &S| put_str(out, key, value.as_ref());
         match self {
-            ServerFrame::Hello { nonce } => {
+            ServerFrame::Hello { nonce, key } => {
                 out.push_str(",\"v\":1");
                 put(&mut out, "nonce", nonce);
+                put(&mut out, "key", key);
             }
             ServerFrame::Welcome(Welcome {
                 room,
@@ -287,9 +295,17 @@ impl<S: AsRef<str>> ServerFrame<S> {
                 }
                 None => put_str(&mut out, "reason", "shutdown"),
             },
-            ServerFrame::Error { code, message } => {
+            ServerFrame::Error {
+                code,
+                message,
+                verifier,
+            } => {
                 put_str(&mut out, "code", code.as_str());
                 put(&mut out, "message", message);
+                if let Some((v, epoch)) = verifier {
+                    put(&mut out, "verifier", v);
+                    let _ = write!(out, ",\"epoch\":{epoch}");
+                }
             }
         }
         out.push('}');
@@ -357,6 +373,7 @@ impl ServerFrame<String> {
                 }
                 ServerFrame::Hello {
                     nonce: text(obj, "nonce")?,
+                    key: text(obj, "key")?,
                 }
             }
             "welcome" => ServerFrame::Welcome(Welcome {
@@ -432,6 +449,10 @@ impl ServerFrame<String> {
                 ServerFrame::Error {
                     code: code.parse().map_err(|_| DecodeError::UnknownCode(code))?,
                     message: text(obj, "message")?,
+                    verifier: match optional_text(obj, "verifier")? {
+                        Some(v) => Some((v, number(obj, "epoch")?)),
+                        None => None,
+                    },
                 }
             }
             other => return Err(DecodeError::UnknownType(other.to_owned())),
@@ -451,7 +472,10 @@ mod tests {
     fn examples() -> Vec<ServerFrame> {
         let s = |x: &str| x.to_owned();
         vec![
-            ServerFrame::Hello { nonce: s("abc") },
+            ServerFrame::Hello {
+                nonce: s("abc"),
+                key: s("def"),
+            },
             ServerFrame::Welcome(Welcome {
                 room: s("G7BEqt7RkMfKiEM-dJA_lQ"),
                 alias: s("b"),
@@ -524,6 +548,12 @@ mod tests {
             ServerFrame::Error {
                 code: Code::NoRoom,
                 message: s("say \"hi\"\n\\"),
+                verifier: None,
+            },
+            ServerFrame::Error {
+                code: Code::BadProof,
+                message: s("wrong room secret"),
+                verifier: Some((s("V"), 2)),
             },
         ]
     }
@@ -556,8 +586,14 @@ mod tests {
             msg.encode(),
             r#"{"t":"msg","from":"a","body":"B","ts":5,"seq":9}"#
         );
-        let hello = ServerFrame::<&str>::Hello { nonce: "n" };
-        assert_eq!(hello.encode(), r#"{"t":"hello","v":1,"nonce":"n"}"#);
+        let hello = ServerFrame::<&str>::Hello {
+            nonce: "n",
+            key: "k",
+        };
+        assert_eq!(
+            hello.encode(),
+            r#"{"t":"hello","v":1,"nonce":"n","key":"k"}"#
+        );
         let back = ServerFrame::<&str>::Joined {
             alias: "a",
             rejoined: true,

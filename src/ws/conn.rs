@@ -130,6 +130,7 @@ fn serve(stream: TcpStream, ticket: &Ticket) -> usize {
     });
     let hello = ServerFrame::Hello {
         nonce: crypto::b64u_encode(&conn.nonce),
+        key: crypto::b64u_encode(shared.server_key.public()),
     };
     let end = if out.send(&hello.to_frame()).is_err() {
         End(None)
@@ -204,7 +205,9 @@ fn read_loop(ws: &mut WebSocket<Duplex>, conn: &Arc<Conn>, out: &Outbound, share
                 let now = Instant::now();
                 last_seen = now;
                 let refusal = match rate.check(now) {
-                    Verdict::Accept => match protocol::parse_request(text.as_str()) {
+                    Verdict::Accept => match protocol::parse_request(text.as_str())
+                        .and_then(|req| req.authenticate(&shared.server_key))
+                    {
                         Ok(req) => {
                             if shared
                                 .broker

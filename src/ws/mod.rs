@@ -19,6 +19,7 @@ use crate::admission::{self, Counts, Fit};
 use crate::broker::Event;
 use crate::cli::Limits;
 use crate::stats::Stats;
+use crate::verifier::ServerKey;
 use crate::wire::{Code, close};
 use handshake::OriginPolicy;
 use outbound::FlusherHandle;
@@ -42,6 +43,9 @@ pub(crate) struct Shared {
     pub broker: Sender<Event>,
     pub flusher: FlusherHandle,
     pub stats: Arc<Stats>,
+    /// **Extension** (issue 17): announced in `hello`; turns verifiers into proof keys.
+    /// Made here, at start-up, in memory only.
+    pub server_key: ServerKey,
     places: Mutex<Places>,
     next_id: AtomicU64,
     /// Threads telling refused connections that the server is full ([`tell_full`]).
@@ -73,6 +77,7 @@ impl Shared {
             broker,
             flusher,
             stats,
+            server_key: ServerKey::generate(),
             places: Mutex::default(),
             next_id: AtomicU64::new(1),
             telling_full: AtomicUsize::new(0),

@@ -2,7 +2,8 @@
 #   make test-browser       everything below, in order
 #   make test-browser-unit  html/crypto.js against tests/vectors/v1.json and v2.json,
 #                           html/replay.js's rules, html/x25519.js against
-#                           tests/vectors/x25519.json, html/qr.js against reference
+#                           tests/vectors/x25519.json, html/verifier.js against
+#                           tests/vectors/join-v2.json, html/qr.js against reference
 #                           matrices, session.js's look-alike rule against
 #                           tests/vectors/aliases.json (node only, no browser)
 #   make test-browser-e2e   the page's files load promptly from the real server; then
@@ -35,7 +36,7 @@ test-browser-deps:
 	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 $(NPM) ci --prefix $(BROWSER_DIR) --no-audit --no-fund
 
 test-browser-unit:
-	cd $(BROWSER_DIR) && $(NODE) --test --test-reporter=spec crypto-vectors.test.mjs replay.test.mjs x25519-vectors.test.mjs qr.test.mjs alias-skeleton.test.mjs
+	cd $(BROWSER_DIR) && $(NODE) --test --test-reporter=spec crypto-vectors.test.mjs replay.test.mjs x25519-vectors.test.mjs join-v2-vectors.test.mjs qr.test.mjs alias-skeleton.test.mjs
 
 test-browser-e2e:
 	@test -x /usr/bin/chromium || { echo "test-browser-e2e: /usr/bin/chromium is missing (make setup installs it)"; exit 1; }

@@ -371,13 +371,14 @@ describe('a room with a desktop page, a phone page and the terminal client', () 
     const [, room, sec] = /#([^.]+)\.(.+)$/.exec(link);
     await L.page.evaluate(async ({ room, sec, port }) => {
       const c = await import('/crypto.js');
+      const v = await import('/verifier.js');
       const stamper = new (await import('/replay.js')).Stamper();
       const keys = c.deriveKeys(room, sec);
       const ws = new WebSocket(`ws://${location.hostname}:${port}/ws`);
       await new Promise((resolve, reject) => {
         ws.onmessage = (e) => {
           const f = JSON.parse(e.data);
-          if (f.t === 'hello') ws.send(JSON.stringify({ t: 'join', room, alias: 'eve', proof: c.joinProof(keys.auth, f.nonce, room, 'eve') }));
+          if (f.t === 'hello') ws.send(JSON.stringify({ t: 'join', room, alias: 'eve', proof: c.joinProof(v.proofKey(keys.auth, f.key), f.nonce, room, 'eve') }));
           if (f.t === 'welcome') {
             ws.send(JSON.stringify({ t: 'msg', body: c.seal(keys, { room, kind: 'msg', from: 'mallory', to: '' }, 'forged text 4a', stamper.stamp()) }));
             const raw = c.b64uDecode(c.seal(keys, { room, kind: 'msg', from: 'eve', to: '' }, 'tampered text 4b', stamper.stamp()));
@@ -782,6 +783,42 @@ describe('joining by hand and re-opening dead rooms', () => {
     assert.deepEqual(frames.map((f) => f.t), ['join', 'create'], 'joined first, created after no_room');
   });
 
+  step('an invite link to a room a squatter re-created says so and offers nothing (issue 17)', T, async () => {
+    // Everyone leaves: the room ends and the server keeps nothing of it.
+    const dead = await B.page.textContent('#invite');
+    const id = /#([^.]+)\./.exec(dead)[1];
+    for (const x of [A, B]) {
+      await say(x.page, '/exit');
+      await x.page.waitForSelector('#ended:not([hidden])');
+    }
+    // A squatter who knows only the id makes it again with a passphrase of its own.
+    await B.page.goto(server.url);
+    await B.page.fill('#room', id);
+    await B.page.fill('#passphrase', 'squatter passphrase');
+    await B.page.fill('#alias', 'squatter');
+    await B.page.click('#enter');
+    await B.page.waitForSelector('#confirm[open]', { timeout: 15000 });
+    await B.page.click('#confirm-ok');
+    await B.page.waitForSelector('#chat:not([hidden])');
+    // A returning member with the link is not let in, is told why, and is not offered
+    // to re-create the room (only the join was sent, no dialog opened).
+    await A.page.goto(dead);
+    const sent = A.events.wsSent.length;
+    await A.page.fill('#alias', 'returning');
+    await A.page.click('#enter');
+    await A.page.waitForFunction(() => document.getElementById('start-error').textContent !== '', null, { timeout: 15000 });
+    assert.equal(await A.page.textContent('#start-error'), 'This room was re-created by someone without its secret (the original room had ended): do not use it; create a new room.');
+    assert.ok(await A.page.isVisible('#start'));
+    assert.ok(await A.page.isHidden('#chat'));
+    assert.ok(!(await A.page.isVisible('#confirm')), 'no offer to create it');
+    const kinds = A.events.wsSent.slice(sent).map((f) => JSON.parse(f).t);
+    assert.deepEqual(kinds, ['join'], 'joined, never created');
+    assert.deepEqual(await members(B.page), ['squatter'], 'the squatter saw nobody come in');
+    // Doing as told: a new room (and both pages in a room for the shutdown below).
+    await A.page.goto(server.url);
+    await enterRoom(A.page, 'returning');
+  });
+
   step('a server shutdown removes the conversation from every page', T, async () => {
     await server.stop();
     for (const x of [A, B]) {
@@ -935,6 +972,7 @@ describe('a captured message replayed to a page', () => {
     await Q.page.goto(srv.url);
     await Q.page.evaluate(async ({ room, sec, port, sentMs }) => {
       const c = await import('/crypto.js');
+      const v = await import('/verifier.js');
       const keys = c.deriveKeys(room, sec);
       const header = { room, kind: 'msg', from: 'alice', to: '' };
       // Joins as alice, sends `bodies`, leaves once the last is relayed back; resolves
@@ -944,7 +982,7 @@ describe('a captured message replayed to a page', () => {
         let first = null;
         ws.onmessage = (e) => {
           const f = JSON.parse(e.data);
-          if (f.t === 'hello') ws.send(JSON.stringify({ t: 'join', room, alias: 'alice', proof: c.joinProof(keys.auth, f.nonce, room, 'alice') }));
+          if (f.t === 'hello') ws.send(JSON.stringify({ t: 'join', room, alias: 'alice', proof: c.joinProof(v.proofKey(keys.auth, f.key), f.nonce, room, 'alice') }));
           if (f.t === 'welcome') for (const body of bodies) ws.send(JSON.stringify({ t: 'msg', body }));
           if (f.t === 'msg') {
             first ??= f.body;

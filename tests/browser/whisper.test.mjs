@@ -107,6 +107,7 @@ describe('whispers sealed to the recipient alone', () => {
     await C.page.evaluate(async ({ room, secret, port }) => {
       const c = await import('/crypto.js');
       const w = await import('/whisper.js');
+      const v = await import('/verifier.js');
       const keys = c.deriveKeys(room, secret);
       const forged = c.b64uEncode(new Uint8Array(64).fill(9));
       const zero = w.announceKey(keys, room, 'zero', new Uint8Array(32));
@@ -114,7 +115,7 @@ describe('whispers sealed to the recipient alone', () => {
         const ws = new WebSocket(`ws://${location.hostname}:${port}/ws`);
         ws.onmessage = (e) => {
           const f = JSON.parse(e.data);
-          if (f.t === 'hello') ws.send(JSON.stringify({ t: 'join', room, alias, proof: c.joinProof(keys.auth, f.nonce, room, alias), key }));
+          if (f.t === 'hello') ws.send(JSON.stringify({ t: 'join', room, alias, proof: c.joinProof(v.proofKey(keys.auth, f.key), f.nonce, room, alias), key }));
           if (f.t === 'welcome') resolve(ws);
           if (f.t === 'error') reject(new Error(f.message));
         };

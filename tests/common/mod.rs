@@ -370,13 +370,34 @@ pub fn close_code(ws: &mut WebSocket<TcpStream>) -> Option<u16> {
     }
 }
 
+/// The join proof for the connection that got `hello`, as our clients make it
+/// (PROTOCOL.md section 5: keyed with `X25519(k_auth, hello.key)`), b64u.
+pub fn proof(hello: &serde_json::Value, k_auth: &[u8; 32], room: &str, alias: &str) -> String {
+    let field =
+        |name: &str| crypto::b64u_decode(hello[name].as_str().expect("hello field")).expect("b64u");
+    let server: [u8; 32] = field("key").try_into().expect("a 32-byte server key");
+    let key = sanctuary::verifier::proof_key(k_auth, &server).expect("a valid server key");
+    crypto::b64u_encode(&crypto::join_proof(&key, &field("nonce"), room, alias))
+}
+
+/// A `create` as our clients send it: the room's verifier and a join proof.
+pub fn create_frame(
+    hello: &serde_json::Value,
+    keys: &RoomKeys,
+    room: &str,
+    alias: &str,
+) -> serde_json::Value {
+    let verifier = crypto::b64u_encode(&sanctuary::verifier::verifier(&keys.k_auth));
+    let proof = proof(hello, &keys.k_auth, room, alias);
+    serde_json::json!({"t":"create","room":room,"alias":alias,"verifier":verifier,"proof":proof})
+}
+
 /// A raw WebSocket that joined `room` as `alias` with a valid proof (so it holds
 /// `k_auth`), for a member that sends what no client would: captured or forged bodies.
 pub fn raw_member(srv: &Server, room: &str, alias: &str, keys: &RoomKeys) -> WebSocket<TcpStream> {
     let (mut ws, hello) = srv.raw();
-    let nonce = crypto::b64u_decode(hello["nonce"].as_str().expect("nonce")).expect("b64u");
-    let proof = crypto::join_proof(&keys.k_auth, &nonce, room, alias);
-    let join = serde_json::json!({"t":"join","room":room,"alias":alias,"proof":crypto::b64u_encode(&proof)});
+    let proof = proof(&hello, &keys.k_auth, room, alias);
+    let join = serde_json::json!({"t":"join","room":room,"alias":alias,"proof":proof});
     ws.send(Message::text(join.to_string())).expect("send join");
     assert_eq!(read_json(&mut ws)["t"], "welcome", "{alias} joins {room}");
     ws
