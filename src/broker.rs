@@ -26,10 +26,10 @@ use zeroize::{Zeroize, Zeroizing};
 use crate::alias;
 use crate::cli::{Limits, Moderation};
 use crate::crypto;
-use crate::protocol::{self, RESUME_LEN, Refusal, Rekey, Request};
+use crate::protocol::{self, Entering, RESUME_LEN, Refusal, Rekey, Request};
 use crate::stats::Stats;
 use crate::verifier::RoomAuth;
-use crate::wire::{Code, Frame, LeftReason, Relayed, ServerFrame, Welcome, close};
+use crate::wire::{Code, Frame, Left, LeftReason, Relayed, ServerFrame, Welcome, close};
 
 pub type ConnId = u64;
 
@@ -229,20 +229,8 @@ impl Broker {
 
     fn handle(&mut self, conn: &Arc<Conn>, req: Request) {
         let result = match req {
-            Request::Join {
-                room,
-                alias,
-                proof,
-                resume,
-                key,
-            } => self.join(conn, room, alias, proof, Entry::Join(resume), key),
-            Request::Create {
-                room,
-                alias,
-                proof,
-                auth,
-                key,
-            } => self.join(conn, room, alias, proof, Entry::Create(auth), key),
+            Request::Join { entering, resume } => self.join(conn, entering, Entry::Join(resume)),
+            Request::Create { entering, auth } => self.join(conn, entering, Entry::Create(auth)),
             Request::Msg { body } => self.relay(conn, None, &body),
             Request::Purr { to, body } => self.relay(conn, Some(&to), &body),
             Request::Kick { alias, rekey } => self.kick(conn, &alias, rekey),
@@ -259,15 +247,13 @@ impl Broker {
     /// made only when its creator's proof verifies under the verifier it brings, so no
     /// one can make a room for a verifier whose `k_auth` it lacks (one sniffed from the
     /// real room's `create`).
-    fn join(
-        &mut self,
-        conn: &Arc<Conn>,
-        room_id: String,
-        alias: String,
-        proof: [u8; 32],
-        entry: Entry,
-        key: Option<String>,
-    ) -> Result<(), Refusal> {
+    fn join(&mut self, conn: &Arc<Conn>, entering: Entering, entry: Entry) -> Result<(), Refusal> {
+        let Entering {
+            room: room_id,
+            alias,
+            proof,
+            key,
+        } = entering;
         let (auth, resume) = match entry {
             Entry::Join(resume) => (None, resume),
             Entry::Create(auth) => (Some(auth), None),
@@ -597,12 +583,12 @@ impl Broker {
         if reason == LeftReason::Gone {
             room.record_gone(&alias);
         }
-        let left = ServerFrame::Left {
+        let left = ServerFrame::Left(Left {
             alias: alias.as_str(),
             reason,
             body,
             creator: room.creator_alias(),
-        };
+        });
         let dropped = deliver(room.members.iter(), &left.to_frame());
         self.evict(dropped);
     }
@@ -800,11 +786,13 @@ mod tests {
     /// of an existing room is a join.
     fn enter_room(b: &mut Broker, m: &Member, room: &str, alias: &str) {
         let req = Request::Create {
-            room: room.into(),
-            alias: alias.into(),
-            proof: crypto::join_proof(&KEY, &m.conn.nonce, room, alias),
+            entering: Entering {
+                room: room.into(),
+                alias: alias.into(),
+                proof: crypto::join_proof(&KEY, &m.conn.nonce, room, alias),
+                key: None,
+            },
             auth: auth_of(KEY),
-            key: None,
         };
         send(b, m, req);
     }
@@ -1058,11 +1046,13 @@ mod tests {
         let [alice, bob, carol] = [1, 2, 3].map(|id| Member::new(id, 100));
         let (ka, kc) = (crypto::b64u_encode(&[1; 64]), crypto::b64u_encode(&[3; 64]));
         let with_key = |alias: &str, key: Option<&String>| Request::Create {
-            room: ROOM.into(),
-            alias: alias.into(),
-            proof: crypto::join_proof(&KEY, &[0; 32], ROOM, alias),
+            entering: Entering {
+                room: ROOM.into(),
+                alias: alias.into(),
+                proof: crypto::join_proof(&KEY, &[0; 32], ROOM, alias),
+                key: key.cloned(),
+            },
             auth: auth_of(KEY),
-            key: key.cloned(),
         };
         send(&mut b, &alice, with_key("alice", Some(&ka)));
         let welcome = &alice.take()[0];
@@ -1112,11 +1102,13 @@ mod tests {
     /// A join with a proof (over the test nonce) and, maybe, a resume token.
     fn join_with(b: &mut Broker, m: &Member, alias: &str, resume: Option<[u8; RESUME_LEN]>) {
         let req = Request::Join {
-            room: ROOM.into(),
-            alias: alias.into(),
-            proof: crypto::join_proof(&KEY, &m.conn.nonce, ROOM, alias),
+            entering: Entering {
+                room: ROOM.into(),
+                alias: alias.into(),
+                proof: crypto::join_proof(&KEY, &m.conn.nonce, ROOM, alias),
+                key: None,
+            },
             resume,
-            key: None,
         };
         send(b, m, req);
     }
@@ -1325,11 +1317,13 @@ mod tests {
         let dave = Member::new(5, 100);
         let proof = crypto::join_proof(&NEW_KEY, &dave.conn.nonce, ROOM, "dave");
         let join = Request::Join {
-            room: ROOM.into(),
-            alias: "dave".into(),
-            proof,
+            entering: Entering {
+                room: ROOM.into(),
+                alias: "dave".into(),
+                proof,
+                key: None,
+            },
             resume: None,
-            key: None,
         };
         send(&mut b, &dave, join);
         let welcome = dave.take();
@@ -1435,11 +1429,13 @@ mod tests {
         let squatter = Member::new(1, 100);
         // A sniffed verifier without the k_auth behind it: the proof cannot match.
         let req = Request::Create {
-            room: ROOM.into(),
-            alias: "mallory".into(),
-            proof: [1; 32],
+            entering: Entering {
+                room: ROOM.into(),
+                alias: "mallory".into(),
+                proof: [1; 32],
+                key: None,
+            },
             auth: auth_of(KEY),
-            key: None,
         };
         send(&mut b, &squatter, req);
         assert_eq!(error_code(&squatter.take()), Some("bad_proof"));
@@ -1454,11 +1450,13 @@ mod tests {
         // room keeps its verifier and creator.
         let mallory = Member::new(3, 100);
         let req = Request::Create {
-            room: ROOM.into(),
-            alias: "mallory".into(),
-            proof: crypto::join_proof(&NEW_KEY, &mallory.conn.nonce, ROOM, "mallory"),
+            entering: Entering {
+                room: ROOM.into(),
+                alias: "mallory".into(),
+                proof: crypto::join_proof(&NEW_KEY, &mallory.conn.nonce, ROOM, "mallory"),
+                key: None,
+            },
             auth: auth_of(NEW_KEY),
-            key: None,
         };
         send(&mut b, &mallory, req);
         let refused = mallory.take();

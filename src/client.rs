@@ -794,22 +794,18 @@ impl Session {
                 }
                 Event::Joined { alias, rejoined }
             }
-            ServerFrame::Left {
-                alias,
-                reason,
-                body,
-                creator,
-            } => {
-                self.forget(&alias);
+            ServerFrame::Left(left) => {
+                self.forget(&left.alias);
+                let farewell = left.body.map(|b| {
+                    self.open(Kind::Exit, &left.alias, "", &b)
+                        .0
+                        .map(|(text, _)| text)
+                });
                 Event::Left {
-                    farewell: body.map(|b| {
-                        self.open(Kind::Exit, &alias, "", &b)
-                            .0
-                            .map(|(text, _)| text)
-                    }),
-                    alias,
-                    reason: reason.as_str().to_owned(),
-                    creator,
+                    farewell,
+                    reason: left.reason.as_str().to_owned(),
+                    alias: left.alias,
+                    creator: left.creator,
                 }
             }
             ServerFrame::Relayed(r) => {

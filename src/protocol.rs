@@ -36,26 +36,16 @@ impl Refusal {
 #[derive(Debug, PartialEq, Eq)]
 pub enum Request<A = RoomAuth> {
     Join {
-        room: String,
-        alias: String,
-        proof: [u8; 32],
+        entering: Entering,
         /// **Extension**: the resume token of this alias's earlier connection, which
         /// lets the join take that connection's seat instead of getting `alias_taken`.
         resume: Option<[u8; RESUME_LEN]>,
-        /// **Extension**: the member's whisper key, `b64u(pub(32) || tag(32))`, relayed
-        /// as sent (the decoder is strict, so the text has one spelling). Only its form
-        /// is checked here: the tag is for the other members to verify.
-        key: Option<String>,
     },
-    /// **Extension** (issue 17): the room's verifier, never its `k_auth`, and a join
-    /// proof, checked as a join's whether or not the room exists.
+    /// **Extension** (issue 17): the room's verifier, never its `k_auth`; the proof is
+    /// checked as a join's whether or not the room exists.
     Create {
-        room: String,
-        alias: String,
-        proof: [u8; 32],
+        entering: Entering,
         auth: A,
-        /// **Extension**: as in `Join`.
-        key: Option<String>,
     },
     Msg {
         body: String,
@@ -75,6 +65,18 @@ pub enum Request<A = RoomAuth> {
     Exit {
         body: Option<String>,
     },
+}
+
+/// Who would enter which room, with what proof: what a join and a create share.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Entering {
+    pub room: String,
+    pub alias: String,
+    pub proof: [u8; 32],
+    /// **Extension**: the member's whisper key, `b64u(pub(32) || tag(32))`, relayed as
+    /// sent (the decoder is strict, so the text has one spelling). Only its form is
+    /// checked here: the tag is for the other members to verify.
+    pub key: Option<String>,
 }
 
 /// **Extension** (PROTOCOL.md section 6a): a new room secret sealed for `to` under
@@ -111,31 +113,10 @@ impl Parsed {
             })
         };
         Ok(match self {
-            Request::Join {
-                room,
-                alias,
-                proof,
-                resume,
-                key,
-            } => Request::Join {
-                room,
-                alias,
-                proof,
-                resume,
-                key,
-            },
-            Request::Create {
-                room,
-                alias,
-                proof,
-                auth,
-                key,
-            } => Request::Create {
-                room,
-                alias,
-                proof,
+            Request::Join { entering, resume } => Request::Join { entering, resume },
+            Request::Create { entering, auth } => Request::Create {
+                entering,
                 auth: derive(auth)?,
-                key,
             },
             Request::Msg { body } => Request::Msg { body },
             Request::Purr { to, body } => Request::Purr { to, body },
@@ -180,6 +161,16 @@ pub fn is_valid_room(room: &str) -> bool {
 
 fn text_field<'a>(obj: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
     obj.get(key).and_then(Value::as_str)
+}
+
+/// The fields a join and a create share, in the order their forms are checked.
+fn entering_fields(obj: &Map<String, Value>) -> Result<Entering, Refusal> {
+    Ok(Entering {
+        room: room_field(obj)?,
+        alias: alias_field(obj, "alias")?,
+        proof: key_field(obj, "proof")?,
+        key: whisper_key_field(obj)?,
+    })
 }
 
 fn room_field(obj: &Map<String, Value>) -> Result<String, Refusal> {
@@ -358,18 +349,12 @@ pub fn parse_request(text: &str) -> Result<Parsed, Refusal> {
     ))?;
     Ok(match kind {
         "join" => Request::Join {
-            room: room_field(&obj)?,
-            alias: alias_field(&obj, "alias")?,
-            proof: key_field(&obj, "proof")?,
+            entering: entering_fields(&obj)?,
             resume: resume_field(&obj)?,
-            key: whisper_key_field(&obj)?,
         },
         "create" => Request::Create {
-            room: room_field(&obj)?,
-            alias: alias_field(&obj, "alias")?,
-            proof: key_field(&obj, "proof")?,
+            entering: entering_fields(&obj)?,
             auth: verifier_field(&obj)?,
-            key: whisper_key_field(&obj)?,
         },
         "msg" => Request::Msg {
             body: body_field(&obj)?,
@@ -500,7 +485,9 @@ mod tests {
                 r#"{{"t":"{t}","room":"{ROOM}","alias":"al","proof":"{KEY}"{cred}{extra}}}"#
             );
             match parse(&text) {
-                Ok(Request::Join { key, .. } | Request::Create { key, .. }) => Ok(key),
+                Ok(Request::Join { entering, .. } | Request::Create { entering, .. }) => {
+                    Ok(entering.key)
+                }
                 Ok(other) => panic!("not a join or create: {other:?}"),
                 Err(r) => Err(r.code),
             }

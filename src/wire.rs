@@ -16,7 +16,7 @@ pub mod codes;
 pub mod server;
 
 pub use codes::{Code, close};
-pub use server::{DecodeError, LeftReason, Relayed, ServerFrame, Welcome};
+pub use server::{DecodeError, Left, LeftReason, Relayed, ServerFrame, Welcome};
 
 /// One encoded WebSocket frame (header and payload), shared by every member it is
 /// sent to.

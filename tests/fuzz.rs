@@ -81,8 +81,8 @@ fn rekey_is_valid(r: &Rekey<[u8; 32]>) -> bool {
 /// What the broker may rely on: every field of a parsed request has its valid form.
 fn assert_validated(request: &Parsed, text: &str) {
     let ok = match request {
-        Parsed::Join { room, alias, .. } | Parsed::Create { room, alias, .. } => {
-            is_valid_room(room) && is_valid_alias(alias)
+        Parsed::Join { entering, .. } | Parsed::Create { entering, .. } => {
+            is_valid_room(&entering.room) && is_valid_alias(&entering.alias)
         }
         Parsed::Msg { body } => crypto::is_well_formed_body(body),
         Parsed::Purr { to, body } => is_valid_alias(to) && crypto::is_well_formed_body(body),

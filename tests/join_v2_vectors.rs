@@ -60,7 +60,7 @@ fn the_server_derives_the_same_key_from_a_create_and_accepts_the_proof() {
         let create = serde_json::json!({"t":"create","room":s(c,"room"),"alias":s(c,"alias"),
             "verifier":s(c,"verifier"),"proof":s(c,"proof")});
         let parsed = parse_request(&create.to_string()).expect("a valid create");
-        let Ok(Request::Create { auth, proof, .. }) = parsed.authenticate(&server) else {
+        let Ok(Request::Create { auth, entering }) = parsed.authenticate(&server) else {
             panic!("not an authenticated create");
         };
         assert_eq!(**auth.dh, bytes32(s(c, "dh")), "dh of {}", s(c, "room"));
@@ -70,7 +70,7 @@ fn the_server_derives_the_same_key_from_a_create_and_accepts_the_proof() {
             &nonce,
             s(c, "room"),
             s(c, "alias"),
-            &proof
+            &entering.proof
         ));
         let v1 = crypto::b64u_decode(s(c, "v1_proof")).expect("b64u");
         assert!(!crypto::verify_join_proof(

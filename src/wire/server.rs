@@ -52,6 +52,16 @@ pub struct Welcome<S = String> {
 }
 
 /// A server-to-client frame (PROTOCOL.md sections 5 to 7).
+/// A member is out of the room: `body` is its sealed farewell, if it left one;
+/// `creator` (extension) is who moderates once `alias` is gone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Left<S = String> {
+    pub alias: S,
+    pub reason: LeftReason,
+    pub body: Option<S>,
+    pub creator: S,
+}
+
 /// A member's message as the server relays it, stamped by the server.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Relayed<S = String> {
@@ -82,13 +92,7 @@ pub enum ServerFrame<S = String> {
         /// **Extension**: the whisper key the member announced, if any.
         key: Option<S>,
     },
-    /// `creator` (extension): who moderates once `alias` is gone.
-    Left {
-        alias: S,
-        reason: LeftReason,
-        body: Option<S>,
-        creator: S,
-    },
+    Left(Left<S>),
     /// A relayed `msg` (`to` None) or `purr` (`to` the whisper's target): one
     /// variant, as the two differ only by `to`.
     Relayed(Relayed<S>),
@@ -181,7 +185,7 @@ impl<S: AsRef<str>> ServerFrame<S> {
             ServerFrame::Hello { .. } => "hello",
             ServerFrame::Welcome(_) => "welcome",
             ServerFrame::Joined { .. } => "joined",
-            ServerFrame::Left { .. } => "left",
+            ServerFrame::Left(_) => "left",
             ServerFrame::Relayed(Relayed { to: None, .. }) => "msg",
             ServerFrame::Relayed(Relayed { to: Some(_), .. }) => "purr",
             ServerFrame::Kicked { .. } => "kicked",
@@ -251,12 +255,12 @@ impl<S: AsRef<str>> ServerFrame<S> {
                     put(&mut out, "key", key);
                 }
             }
-            ServerFrame::Left {
+            ServerFrame::Left(Left {
                 alias,
                 reason,
                 body,
                 creator,
-            } => {
+            }) => {
                 put(&mut out, "alias", alias);
                 put_str(&mut out, "reason", reason.as_str());
                 if let Some(b) = body {
@@ -410,7 +414,7 @@ impl ServerFrame<String> {
                 },
                 key: optional_text(obj, "key")?,
             },
-            "left" => ServerFrame::Left {
+            "left" => ServerFrame::Left(Left {
                 alias: text(obj, "alias")?,
                 reason: match text(obj, "reason")?.as_str() {
                     "exit" => LeftReason::Exit,
@@ -419,7 +423,7 @@ impl ServerFrame<String> {
                 },
                 body: optional_text(obj, "body")?,
                 creator: text(obj, "creator")?,
-            },
+            }),
             kind @ ("msg" | "purr") => ServerFrame::Relayed(Relayed {
                 from: text(obj, "from")?,
                 to: match kind {
@@ -506,18 +510,18 @@ mod tests {
                 rejoined: true,
                 key: Some(s("QUFB")),
             },
-            ServerFrame::Left {
+            ServerFrame::Left(Left {
                 alias: s("a"),
                 reason: LeftReason::Exit,
                 body: Some(s(BODY)),
                 creator: s("b"),
-            },
-            ServerFrame::Left {
+            }),
+            ServerFrame::Left(Left {
                 alias: s("a"),
                 reason: LeftReason::Gone,
                 body: None,
                 creator: s(""),
-            },
+            }),
             ServerFrame::Relayed(Relayed {
                 from: s("a"),
                 to: None,
