@@ -167,6 +167,42 @@ def hmac256(key, data):
     return hmac.new(key, data, hashlib.sha256).digest()
 
 
+# --------------------------------------------------------------------------- X25519
+
+_P25519 = 2**255 - 19
+
+
+def x25519(scalar, u):
+    """RFC 7748 section 5, as written there (Python integers: plain, not constant time,
+    which a test client does not need)."""
+    k = bytearray(scalar)
+    k[0] &= 248
+    k[31] &= 127
+    k[31] |= 64
+    k = int.from_bytes(k, "little")
+    x1 = int.from_bytes(u, "little") & ((1 << 255) - 1)
+    x2, z2, x3, z3, swap = 1, 0, x1, 1, 0
+    for t in reversed(range(255)):
+        bit = (k >> t) & 1
+        swap ^= bit
+        if swap:
+            x2, x3, z2, z3 = x3, x2, z3, z2
+        swap = bit
+        a, b = x2 + z2, x2 - z2
+        aa, bb = a * a % _P25519, b * b % _P25519
+        e = aa - bb
+        c, d = x3 + z3, x3 - z3
+        da, cb = d * a % _P25519, c * b % _P25519
+        x3, z3 = (da + cb) ** 2 % _P25519, x1 * (da - cb) ** 2 % _P25519
+        x2, z2 = aa * bb % _P25519, e * (aa + 121665 * e) % _P25519
+    if swap:
+        x2, z2 = x3, z3
+    return (x2 * pow(z2, _P25519 - 2, _P25519) % _P25519).to_bytes(32, "little")
+
+
+BASE_POINT = (9).to_bytes(32, "little")
+
+
 class Keys:
     def __init__(self, room, secret):
         self.room = room
@@ -177,8 +213,14 @@ class Keys:
         self.k_mac = hmac256(self.master, b"mac")
         self.k_auth = hmac256(self.master, b"auth")
 
-    def proof(self, nonce_b64u, alias):
-        return b64u(hmac256(self.k_auth, lp("join") + lp(unb64u(nonce_b64u)) + lp(self.room) + lp(alias)))
+    def proof(self, nonce_b64u, alias, server_key=None):
+        """v1's proof; with the server's `hello` key, the proof of PROTOCOL.md section 5a,
+        keyed by X25519(k_auth, server key) instead of k_auth."""
+        key = self.k_auth if server_key is None else x25519(self.k_auth, unb64u(server_key))
+        return b64u(hmac256(key, lp("join") + lp(unb64u(nonce_b64u)) + lp(self.room) + lp(alias)))
+
+    def verifier(self):
+        return b64u(x25519(self.k_auth, BASE_POINT))
 
     def _tag(self, kind, frm, to, iv, ct):
         return hmac256(
@@ -243,9 +285,24 @@ def selftest(vectors_path):
         except ValueError:
             continue
         raise AssertionError("accepted a forged envelope: " + bad["why"])
+    # RFC 7748 5.2, then the verifier join's vectors (tests/vectors/join-v2.json).
+    assert x25519(
+        bytes.fromhex("a546e36bf0527c9d3b16154b82465edd62144c0ac1fc5a18506a2244ba449ac4"),
+        bytes.fromhex("e6db6867583030db3594c1a424b15f7c726624ec26b3353b10a903a6d0ab1c4c"),
+    ).hex() == "c3da55379de9c6908e94ea4df28d084f32eccf03491c71f754b4075577a28552", "X25519 known answer"
+    with open(os.path.join(os.path.dirname(vectors_path), "join-v2.json"), encoding="utf-8") as f:
+        joins = json.load(f)["cases"]
+    for case in joins:
+        k_auth = bytes.fromhex(case["k_auth"])
+        assert b64u(x25519(k_auth, BASE_POINT)) == case["verifier"], "verifier"
+        assert x25519(k_auth, unb64u(case["server_public"])).hex() == case["dh"], "proof key"
+        assert x25519(bytes.fromhex(case["server_secret"]), unb64u(case["verifier"])).hex() == case["dh"], "dh"
+        keys = Keys.__new__(Keys)
+        keys.room, keys.k_auth = case["room"], k_auth
+        assert keys.proof(case["nonce"], case["alias"], case["server_public"]) == case["proof"], "v2 proof"
     print(
-        "selftest: AES-256/CTR known answers, %d key schedules + proofs, %d envelopes, %d forgeries refused: ok"
-        % (len(vec["cases"]), n_env, len(vec.get("must_reject", [])))
+        "selftest: AES-256/CTR and X25519 known answers, %d key schedules + proofs, %d envelopes, %d forgeries refused, %d verifier joins: ok"
+        % (len(vec["cases"]), n_env, len(vec.get("must_reject", [])), len(joins))
     )
 
 
@@ -403,14 +460,21 @@ class Client:
         self.keys = keys
         hello = self.ws.expect("hello", v=1)
         self.nonce = hello["nonce"]
+        self.server_key = hello["key"]
         assert len(unb64u(self.nonce)) == 32, "hello nonce must be 32 bytes"
+        assert len(unb64u(self.server_key)) == 32, "hello key must be 32 bytes"
+
+    def proof(self):
+        return self.keys.proof(self.nonce, self.alias, self.server_key)
 
     def join(self):
-        self.ws.send({"t": "join", "room": self.keys.room, "alias": self.alias, "proof": self.keys.proof(self.nonce, self.alias)})
+        self.ws.send({"t": "join", "room": self.keys.room, "alias": self.alias, "proof": self.proof()})
         return self.ws.recv()
 
     def create(self):
-        self.ws.send({"t": "create", "room": self.keys.room, "alias": self.alias, "auth": b64u(self.keys.k_auth)})
+        # The room's verifier, never k_auth (PROTOCOL.md section 5a).
+        msg = {"t": "create", "room": self.keys.room, "alias": self.alias, "verifier": self.keys.verifier(), "proof": self.proof()}
+        self.ws.send(msg)
         return self.ws.recv()
 
     def say(self, text):
