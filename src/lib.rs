@@ -30,6 +30,7 @@ pub(crate) mod broker;
 pub(crate) mod http;
 pub(crate) mod net;
 pub(crate) mod ratelimit;
+pub(crate) mod stack;
 pub(crate) mod stats;
 
 use crossbeam_channel::Sender;

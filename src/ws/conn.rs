@@ -122,6 +122,8 @@ fn serve(stream: TcpStream, ticket: &Ticket) -> usize {
         linger(&out, socket);
         return out.peak_unsent();
     };
+    // The handshake is the deepest this thread goes until it is quiet again.
+    crate::stack::release_unused();
 
     let conn = Arc::new(Conn {
         id: ticket.id,
@@ -250,6 +252,8 @@ fn read_loop(ws: &mut WebSocket<Duplex>, conn: &Arc<Conn>, out: &Outbound, share
                         return End(None);
                     }
                     next_ping = now + limits.ping_interval;
+                    // Quiet for a ping interval: what its last frames touched goes back.
+                    crate::stack::release_unused();
                 }
                 let wake = next_ping.min(last_seen + limits.idle_timeout);
                 let wait = wake
