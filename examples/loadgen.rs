@@ -367,24 +367,16 @@ fn say_traffic(name: &str, t: &Traffic, floor_us: Option<f64>) {
     }
 }
 
-/// Measures the floor for `rooms x members` (see `floor.rs`) as figure
-/// `{key}.floor_us`; returns it in µs per send().
+/// Measures the floor for `rooms x members` (see `floor.rs`); returns it in µs per
+/// send().
 fn floor(
     env: &Env,
     plan: &Plan,
-    f: &mut Figures,
-    key: &str,
     what: &str,
-    (rooms, members, window): (usize, usize, u64),
+    (rooms, members, window): Shape,
 ) -> Result<f64, String> {
     let fl = floor::measure(env, rooms, members, plan.floor_sends, window)?;
     let us = fl.us_per_send();
-    f.add(
-        &format!("{key}.floor_us"),
-        &format!("{what}: floor, CPU per send() of the simplest sender"),
-        "µs",
-        us,
-    );
     println!(
         "  {:<28} {us:>5.2} µs per send() ({} sends of a {}-byte frame to {} receivers, \
          {:.2} s CPU on the server's CPU, paused {} times for the receivers)",
@@ -396,6 +388,52 @@ fn floor(
         fl.waits
     );
     Ok(us)
+}
+
+/// Rooms, members, window: the shape of a floor.
+type Shape = (usize, usize, u64);
+/// Rooms, members, pace, seconds: the load of a traffic figure.
+type Load = (usize, usize, Pace, f64);
+
+/// A traffic figure between two measurements of its floor, judged against their mean
+/// (figure `{key}.floor_us`): on a shared machine the cost of a send() drifts by a
+/// quarter within minutes (2.4 to 3.6 µs here), and the server's run lies between the
+/// two. Returns the floor, µs per send().
+fn bracketed(
+    env: &Env,
+    plan: &Plan,
+    f: &mut Figures,
+    (key, what): (&str, &str),
+    shape: Shape,
+    load: Load,
+) -> Result<f64, String> {
+    let before = floor(env, plan, what, shape)?;
+    let server_us = measure(env, plan, f, key, what, load, None)?;
+    let after = floor(env, plan, what, shape)?;
+    let us = (before + after) / 2.0;
+    f.add(
+        &format!("{key}.floor_us"),
+        &format!("{what}: floor, CPU per send() of the simplest sender"),
+        "µs",
+        us,
+    );
+    add_ratio(f, key, what, server_us / us);
+    println!(
+        "  {:<28} server {server_us:.2} µs per delivery = {:.2}x the floor of {us:.2} µs \
+         (mean of {before:.2} before and {after:.2} after)",
+        what,
+        server_us / us
+    );
+    Ok(us)
+}
+
+fn add_ratio(f: &mut Figures, key: &str, what: &str, ratio: f64) {
+    f.add(
+        &format!("{key}.server_ratio"),
+        &format!("{what}: server CPU per delivery ÷ floor"),
+        "x",
+        ratio,
+    );
 }
 
 /// One round: every scenario once, each on a fresh server.
@@ -414,24 +452,9 @@ fn round(env: &Env, plan: &Plan, f: &mut Figures) -> Result<(), String> {
         };
         let what = format!("Fan-out into {}", plan.fanout_members);
         let (rooms, members) = (1, plan.fanout_members);
-        let fl = floor(
-            env,
-            plan,
-            f,
-            "fanout",
-            &what,
-            (rooms, members, plan.fanout_window),
-        )?;
-        fanout_floor = Some(fl);
-        measure(
-            env,
-            plan,
-            f,
-            "fanout",
-            &what,
-            (rooms, members, pace, plan.traffic_secs),
-            Some(fl),
-        )?;
+        let shape = (rooms, members, plan.fanout_window);
+        let load = (rooms, members, pace, plan.traffic_secs);
+        fanout_floor = Some(bracketed(env, plan, f, ("fanout", &what), shape, load)?);
     }
     if plan.wants("latency") {
         for &m in &plan.latency_sizes {
@@ -452,8 +475,7 @@ fn round(env: &Env, plan: &Plan, f: &mut Figures) -> Result<(), String> {
         let load = (plan.many_rooms, plan.many_members, pace, plan.traffic_secs);
         let window = plan.many_window * plan.many_rooms as u64;
         let shape = (plan.many_rooms, plan.many_members, window);
-        let fl = floor(env, plan, f, "many", &what, shape)?;
-        measure(env, plan, f, "many", &what, load, Some(fl))?;
+        bracketed(env, plan, f, ("many", &what), shape, load)?;
     }
     Ok(())
 }
@@ -466,17 +488,18 @@ const QUIET: f64 = 0.25;
 /// builds on a shared machine) used more than [`QUIET`] of a CPU is repeated, up
 /// to `plan.retries` times and within `plan.retry_secs` for the whole invocation,
 /// keeping the least disturbed; a run with any loss is kept at once, so a loss
-/// can never be retried away. With this round's floor (µs per send()), the server's
-/// CPU per delivery is also recorded as a ratio to it, `{key}.server_ratio`.
+/// can never be retried away. With a floor (µs per send()), the server's CPU per
+/// delivery is also recorded as a ratio to it, `{key}.server_ratio`. Returns the
+/// server's CPU per delivery, µs.
 fn measure(
     env: &Env,
     plan: &Plan,
     f: &mut Figures,
     key: &str,
     what: &str,
-    (rooms, members, pace, secs): (usize, usize, Pace, f64),
+    (rooms, members, pace, secs): Load,
     floor_us: Option<f64>,
-) -> Result<(), String> {
+) -> Result<f64, String> {
     let mut best: Option<Traffic> = None;
     let mut attempts = 0;
     for _ in 0..=plan.retries {
@@ -509,12 +532,7 @@ fn measure(
     say_traffic(what, &t, floor_us);
     add_traffic(f, key, what, &t);
     if let Some(fl) = floor_us {
-        f.add(
-            &format!("{key}.server_ratio"),
-            &format!("{what}: server CPU per delivery ÷ floor"),
-            "x",
-            t.server_us_per_delivery() / fl,
-        );
+        add_ratio(f, key, what, t.server_us_per_delivery() / fl);
     }
     f.add(
         &format!("{key}.attempts"),
@@ -522,7 +540,7 @@ fn measure(
         "",
         attempts as f64,
     );
-    Ok(())
+    Ok(t.server_us_per_delivery())
 }
 
 fn startup(env: &Env, f: &mut Figures) -> Result<(), String> {

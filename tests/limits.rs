@@ -233,6 +233,38 @@ fn a_thousand_connections_opened_and_closed_leave_the_thread_count_where_it_star
     assert!(body.contains("\"connections\":0"), "{body}");
 }
 
+/// src/main.rs makes the server SCHED_BATCH before any thread starts, so a thread woken
+/// by an incoming frame does not preempt the broker in the middle of a fan-out.
+#[test]
+fn every_server_thread_is_scheduled_as_batch_connections_included() {
+    const SCHED_BATCH: u32 = 3;
+    let srv = Server::start(&[]);
+    let (_ws, _) = srv.raw();
+    let tasks = std::fs::read_dir(format!("/proc/{}/task", srv.pid())).expect("proc task");
+    let policies: Vec<(String, u32)> = tasks
+        .map(|t| {
+            let path = t.expect("task entry").path();
+            let stat = std::fs::read_to_string(path.join("stat")).expect("task stat");
+            let comm = std::fs::read_to_string(path.join("comm")).expect("task comm");
+            // Field 41 of stat(5); fields 3 on follow the ')' that ends the name.
+            let (_, rest) = stat.rsplit_once(')').expect("stat has a name");
+            let policy = rest.split_whitespace().nth(38).expect("policy field");
+            (
+                comm.trim().to_owned(),
+                policy.parse().expect("policy number"),
+            )
+        })
+        .collect();
+    assert!(
+        policies.iter().any(|(comm, _)| comm == "ws-conn"),
+        "a connection thread runs: {policies:?}"
+    );
+    assert!(
+        policies.iter().all(|&(_, p)| p == SCHED_BATCH),
+        "{policies:?}"
+    );
+}
+
 #[test]
 fn a_run_of_malformed_frames_never_crashes_the_server() {
     let srv = Server::start(&["--rate", "100000", "--burst", "100000"]);

@@ -379,7 +379,8 @@ fn results_md(f: &Figures, budgets: &[Budget], meta: &Meta<'_>) -> String {
          in 64 is fully verified (tag and text). CPU is user+system time over the \
          measured interval, for the server from /proc/PID/stat, for the load generator \
          from getrusage. The floor is the CPU time per send() of the simplest possible \
-         sender, measured in the same round just before the scenario, pinned to the \
+         sender, measured in the same round just before and just after the scenario (the \
+         mean of the two: the cost of a send() drifts with the machine), pinned to the \
          server's CPU: one thread sending one frame of the server's relayed-message \
          encoding and size with one send() per member to as many loopback TCP receivers, \
          which the load generator drains; its thread's CPU time from \

@@ -86,29 +86,6 @@ const NAME_COLOURS: [&str; 6] = [
     "\x1b[32m", "\x1b[33m", "\x1b[34m", "\x1b[92m", "\x1b[93m", "\x1b[96m",
 ];
 
-/// Who a whisper is for, as its reader sees it.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Addressee {
-    /// The reader sent it (the server hands a whisper back to its sender).
-    Own,
-    /// It names the reader.
-    You,
-    /// It names someone else: a server that relays it here is misbehaving.
-    Other,
-}
-
-/// Exact comparisons: the server stamps `from` as each member spells its alias, and
-/// relays a `purr` only to the exact alias its `to` names.
-pub fn addressee(from: &str, to: &str, me: &str) -> Addressee {
-    if from == me {
-        Addressee::Own
-    } else if to == me {
-        Addressee::You
-    } else {
-        Addressee::Other
-    }
-}
-
 /// Builds printed lines; `colour` only when stdout is a terminal and NO_COLOR is unset.
 pub struct Painter {
     colour: bool,
@@ -170,24 +147,19 @@ impl Painter {
         )
     }
 
-    /// A message or whisper whose tag verified. `text` is the opened plaintext. A
-    /// whisper the server relayed here though it names someone else is shown as such,
-    /// with a warning, never as "-> you".
+    /// A message or whisper whose tag verified. `text` is the opened plaintext. The
+    /// client opens only whispers from or to this reader (exact aliases: a whisper
+    /// relayed here for someone else is refused there, `Session::open`), so one not
+    /// from the reader is to it.
     pub fn message(&self, ts: u64, from: &str, to: Option<&str>, text: &str) -> String {
         let Some(to) = to else {
             return format!("{} {}: {}", self.stamp(ts), self.name(from), body(text));
         };
         let mark = self.paint(WHISPER, "(whisper)");
-        let who = match addressee(from, to, &self.me) {
-            Addressee::Own => format!("you -> {} {mark}", self.name(to)),
-            Addressee::You => format!("{} -> you {mark}", self.name(from)),
-            Addressee::Other => {
-                let warning = self.paint(
-                    WARNING,
-                    "! not meant for you: the server relayed another's whisper",
-                );
-                format!("{} -> {} {mark} {warning}", self.name(from), self.name(to))
-            }
+        let who = if from == self.me {
+            format!("you -> {} {mark}", self.name(to))
+        } else {
+            format!("{} -> you {mark}", self.name(from))
         };
         format!("{} {who}: {}", self.stamp(ts), body(text))
     }
@@ -414,16 +386,6 @@ mod tests {
     }
 
     #[test]
-    fn a_whisper_is_to_you_only_when_it_names_you_exactly() {
-        assert_eq!(addressee("me", "bob", "me"), Addressee::Own);
-        assert_eq!(addressee("me", "me", "me"), Addressee::Own);
-        assert_eq!(addressee("alice", "me", "me"), Addressee::You);
-        assert_eq!(addressee("alice", "bob", "me"), Addressee::Other);
-        assert_eq!(addressee("alice", "Me", "me"), Addressee::Other);
-        assert_eq!(addressee("Me", "bob", "me"), Addressee::Other);
-    }
-
-    #[test]
     fn lines_have_the_documented_shapes() {
         let p = Painter::new(false, "me");
         let stamp = format!("[{}]", hhmm(0));
@@ -438,13 +400,6 @@ mod tests {
         assert_eq!(
             p.message(0, "me", Some("bob"), "psst"),
             format!("{stamp} you -> bob (whisper): psst")
-        );
-        assert_eq!(
-            p.message(0, "alice", Some("bob"), "psst"),
-            format!(
-                "{stamp} alice -> bob (whisper) ! not meant for you: the server relayed \
-                 another's whisper: psst"
-            )
         );
         assert_eq!(
             p.unverified(0, "bob", false, "repeated message (a replay)"),
