@@ -16,6 +16,7 @@ pub mod hosts;
 pub mod protocol;
 pub mod replay;
 pub mod signals;
+pub mod stack;
 pub mod term;
 pub mod verifier;
 pub mod whisper;
@@ -30,7 +31,6 @@ pub(crate) mod broker;
 pub(crate) mod http;
 pub(crate) mod net;
 pub(crate) mod ratelimit;
-pub(crate) mod stack;
 pub(crate) mod stats;
 
 use crossbeam_channel::Sender;

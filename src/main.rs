@@ -30,6 +30,8 @@ fn main() -> ExitCode {
     let mut stdout = std::io::stdout();
     let _ = stdout.write_all(running.banner().as_bytes());
     let _ = stdout.flush();
+    // Parsing flags and starting up went deep; from here this thread only waits.
+    sanctuary::stack::release_unused();
     signals.wait();
     running.shutdown(Duration::from_millis(500));
     // Let the close frames leave before the process (and every socket) ends.
