@@ -20,6 +20,7 @@ use crossbeam_channel::{Receiver, Sender};
 use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use zeroize::{Zeroize, Zeroizing};
 
@@ -54,14 +55,18 @@ pub struct Conn {
     pub id: ConnId,
     pub out: Arc<dyn Peer>,
     pub nonce: [u8; 32],
+    /// Bytes of this connection's requests sent to the broker and not yet handled:
+    /// the connection thread adds, the broker takes away, and the connection waits
+    /// while it is over its bound (`ws::conn`), so the inbox holds at most that much
+    /// per connection and one busy client cannot fill it for everyone.
+    pub pending: AtomicUsize,
 }
 
 /// What connection threads (and shutdown) tell the broker.
 pub enum Event {
-    /// Boxed: a bounded channel allocates and writes every slot up front, and slots
-    /// sized for the largest request made the 4096-slot channel 416 KiB of resident
-    /// memory at start; boxed, a slot is 32 bytes (and 8 of the channel's own).
-    Request(Arc<Conn>, Box<Request>),
+    /// A request, boxed so that the channel's slots stay small, and the bytes it
+    /// counts in its connection's `pending`.
+    Request(Arc<Conn>, Box<Request>, usize),
     /// The connection ended, whatever the cause.
     Gone(ConnId),
     /// Purge every room, close every member, then answer on the channel.
@@ -145,21 +150,17 @@ struct Broker {
     stats: Arc<Stats>,
 }
 
-/// Requests waiting for the broker, from all connections together. Every slot is
-/// resident from the start (40 bytes each: 160 KiB of idle RSS), but a smaller inbox
-/// costs more: with 1024 slots, 50 busy rooms filled it, parked their connection
-/// threads and woke them all at once (50 rooms of 10 went from 1.4x to 2.1x the
-/// floor's CPU per delivery, `make bench`).
-const INBOX: usize = 4096;
-
 /// Starts the broker thread; the returned sender is the only way to reach the rooms.
 pub fn start(
     limits: &Limits,
     moderation: Moderation,
     stats: Arc<Stats>,
 ) -> io::Result<Sender<Event>> {
-    // Bounded, so a flood of readers waits for the broker rather than growing memory.
-    let (tx, rx) = crossbeam_channel::bounded(INBOX);
+    // Unbounded as a channel, bounded per connection (`Conn::pending`): a bounded
+    // channel writes all its slots at start (4,096 of them were 160 KiB of idle RSS),
+    // and when full it parked every connection thread at once, a busy room's and a
+    // quiet one's alike.
+    let (tx, rx) = crossbeam_channel::unbounded();
     let broker = Broker::new(limits.max_rooms, limits.max_members, moderation, stats);
     std::thread::Builder::new()
         .name("broker".into())
@@ -216,7 +217,10 @@ impl Broker {
     fn on(&mut self, event: Event) -> bool {
         let rooms = self.rooms.len();
         match event {
-            Event::Request(conn, req) => self.handle(&conn, *req),
+            Event::Request(conn, req, bytes) => {
+                self.handle(&conn, *req);
+                conn.pending.fetch_sub(bytes, Ordering::Release);
+            }
             Event::Gone(id) => self.leave(id, LeftReason::Gone, None),
             Event::Shutdown(done) => {
                 self.purge_all();
@@ -754,6 +758,7 @@ mod tests {
                 id,
                 out: peer.clone(),
                 nonce: [0; 32],
+                pending: AtomicUsize::new(0),
             });
             Member { conn, peer }
         }
@@ -783,7 +788,13 @@ mod tests {
     }
 
     fn send(b: &mut Broker, m: &Member, req: Request) {
-        assert!(b.on(Event::Request(m.conn.clone(), Box::new(req))));
+        m.conn.pending.fetch_add(100, Ordering::Relaxed);
+        assert!(b.on(Event::Request(m.conn.clone(), Box::new(req), 100)));
+        assert_eq!(
+            m.conn.pending.load(Ordering::Relaxed),
+            0,
+            "a handled request no longer counts as pending"
+        );
     }
 
     /// A verifier and its proof key `dh`. The broker never computes one from the

@@ -151,17 +151,28 @@ impl std::fmt::Display for DecodeError {
 /// Appends `,"key":"value"` with JSON escaping (every string the server emits goes
 /// through here, even those whose charset needs none).
 fn put_str(out: &mut String, key: &str, value: &str) {
-    let _ = write!(out, ",\"{key}\":\"");
-    for c in value.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if u32::from(c) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", u32::from(c));
-            }
-            c => out.push(c),
+    out.push_str(",\"");
+    out.push_str(key);
+    out.push_str("\":\"");
+    // What needs escaping is ASCII, and no byte of a multi-byte UTF-8 character is, so
+    // the runs between those bytes (all of a base64 body) are copied whole.
+    let mut run = 0;
+    for (i, &b) in value.as_bytes().iter().enumerate() {
+        let escaped = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            0..0x20 => "",
+            _ => continue,
+        };
+        out.push_str(&value[run..i]);
+        if escaped.is_empty() {
+            let _ = write!(out, "\\u{b:04x}");
+        } else {
+            out.push_str(escaped);
         }
+        run = i + 1;
     }
+    out.push_str(&value[run..]);
     out.push('"');
 }
 
@@ -567,6 +578,30 @@ mod tests {
         for f in examples() {
             let json = f.encode();
             assert_eq!(ServerFrame::decode(&json), Ok(f), "{json}");
+        }
+    }
+
+    /// Quotes, backslashes and control characters escaped wherever they fall, among
+    /// multi-byte characters, and everything else copied as is: what serde_json reads
+    /// back is the string that went in.
+    #[test]
+    fn strings_are_escaped_as_json_wherever_the_special_characters_fall() {
+        for value in [
+            "",
+            "plain base64url_-09AZaz",
+            "\"",
+            "\\",
+            "\u{1}",
+            "a\"b\\c\nd\u{1f}e",
+            "é\"ü\u{0}中\\文\t😀",
+            "\"\"\\\\\r\n",
+            "\u{7f} is not escaped, nor is \u{2028}",
+        ] {
+            let mut out = String::from("{\"t\":1");
+            put_str(&mut out, "v", value);
+            out.push('}');
+            let back: serde_json::Value = serde_json::from_str(&out).expect(&out);
+            assert_eq!(back["v"], value, "{out}");
         }
     }
 

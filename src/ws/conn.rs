@@ -9,6 +9,7 @@
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use tungstenite::error::CapacityError;
 use tungstenite::protocol::WebSocketConfig;
@@ -129,6 +130,7 @@ fn serve(stream: TcpStream, ticket: &Ticket) -> usize {
         id: ticket.id,
         out: out.clone(),
         nonce: crypto::random_bytes(),
+        pending: AtomicUsize::new(0),
     });
     let hello = ServerFrame::Hello {
         nonce: crypto::b64u_encode(&conn.nonce),
@@ -145,6 +147,33 @@ fn serve(stream: TcpStream, ticket: &Ticket) -> usize {
     }
     linger(&out, socket);
     out.peak_unsent()
+}
+
+/// Waits until `bytes` more of this connection's requests may wait for the broker:
+/// at most `bound` bytes of them (`--max-message-bytes`, the one message per
+/// connection the README's worst case counts on its way to the broker), but always one
+/// request however large. Meanwhile this thread reads nothing, so the client's frames
+/// wait in its socket. Polls: it only waits when the broker is that far behind this
+/// one connection, which the rate limit keeps a client from doing in normal use. False
+/// if the connection is `closing` or `give_up` passes first.
+fn wait_for_broker(
+    pending: &AtomicUsize,
+    bytes: usize,
+    bound: usize,
+    give_up: Duration,
+    closing: impl Fn() -> bool,
+) -> bool {
+    let since = Instant::now();
+    loop {
+        let waiting = pending.load(Ordering::Acquire);
+        if waiting == 0 || waiting + bytes <= bound {
+            return true;
+        }
+        if closing() || since.elapsed() >= give_up {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
 }
 
 /// Giving freed memory back to the OS. glibc returns only the free top of an arena
@@ -211,11 +240,16 @@ fn read_loop(ws: &mut WebSocket<Duplex>, conn: &Arc<Conn>, out: &Outbound, share
                         .and_then(|req| req.authenticate(&shared.server_key))
                     {
                         Ok(req) => {
-                            if shared
-                                .broker
-                                .send(Event::Request(conn.clone(), Box::new(req)))
-                                .is_err()
-                            {
+                            let bytes = text.len();
+                            let bound = limits.max_message_bytes;
+                            let closing = || out.closing_since().is_some();
+                            let give_up = limits.idle_timeout;
+                            if !wait_for_broker(&conn.pending, bytes, bound, give_up, closing) {
+                                return End(Some((close::TRY_AGAIN, "server busy")));
+                            }
+                            conn.pending.fetch_add(bytes, Ordering::AcqRel);
+                            let event = Event::Request(conn.clone(), Box::new(req), bytes);
+                            if shared.broker.send(event).is_err() {
                                 return End(Some((close::GOING_AWAY, "server shutting down")));
                             }
                             continue;
@@ -274,5 +308,51 @@ fn read_loop(ws: &mut WebSocket<Duplex>, conn: &Arc<Conn>, out: &Outbound, share
             }
             Err(_) => return End(None),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicBool;
+
+    const LONG: Duration = Duration::from_secs(10);
+
+    #[test]
+    fn one_request_always_goes_however_large_and_more_go_within_the_bound() {
+        let pending = AtomicUsize::new(0);
+        assert!(wait_for_broker(&pending, 100_000, 1000, LONG, || false));
+        pending.store(400, Ordering::Release);
+        assert!(wait_for_broker(&pending, 600, 1000, LONG, || false));
+    }
+
+    #[test]
+    fn over_the_bound_it_waits_until_the_broker_has_caught_up() {
+        let pending = Arc::new(AtomicUsize::new(900));
+        let handled = Arc::new(AtomicBool::new(false));
+        let broker = {
+            let (pending, handled) = (pending.clone(), handled.clone());
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(50));
+                handled.store(true, Ordering::Release);
+                pending.fetch_sub(900, Ordering::Release);
+            })
+        };
+        assert!(wait_for_broker(&pending, 200, 1000, LONG, || false));
+        assert!(
+            handled.load(Ordering::Acquire),
+            "returned before the broker handled what was pending"
+        );
+        broker.join().expect("broker thread");
+    }
+
+    #[test]
+    fn a_closing_connection_or_a_broker_that_never_catches_up_stops_the_wait() {
+        let pending = AtomicUsize::new(900);
+        assert!(!wait_for_broker(&pending, 200, 1000, LONG, || true));
+        let started = Instant::now();
+        let give_up = Duration::from_millis(30);
+        assert!(!wait_for_broker(&pending, 200, 1000, give_up, || false));
+        assert!(started.elapsed() >= give_up);
     }
 }
