@@ -88,7 +88,7 @@ pub fn total_losses(f: &Figures) -> f64 {
 }
 
 /// Budget: idle VmRSS of the static server, KiB.
-pub const IDLE_RSS_KIB: f64 = 1536.0;
+pub const IDLE_RSS_KIB: f64 = 1024.0;
 /// Budget: VmRSS per connected idle client at the largest step, KiB.
 pub const PER_CLIENT_KIB: f64 = 12.0;
 /// Budget: server CPU per delivery into one room of 100, as a multiple of the floor.
