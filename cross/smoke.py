@@ -699,17 +699,22 @@ def run_server(command, n_clients):
         print("  healthz after: %s" % body.decode("utf-8", "replace").strip()[:200])
         ok = True
     finally:
+        stopped = None
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
             try:
                 proc.wait(10)
+                stopped = proc.returncode == 0
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+                stopped = False
         out.seek(0)
         output = out.read().decode("utf-8", "replace")
         if not ok:
             print("---- server output ----\n" + output + "-----------------------")
+    if stopped is not None:
+        check(stopped, "on SIGTERM the server purges and exits by itself, status 0, within 10 s")
     leaked = [s for s in secrets if s in output]
     check(not leaked, "the server wrote none of the room ids, secrets, aliases or texts (%d bytes of output)" % len(output))
     line = "RSS of the server process (%s): idle %d KiB" % (os.path.basename(command[0]), idle)

@@ -11,7 +11,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // Parsing flags goes deep (clap), and this thread then waits for the rest of the
+    // server's life: parsed on a thread of its own, whose stack goes when it ends.
+    let cli = std::thread::scope(|s| s.spawn(Cli::parse).join())
+        .unwrap_or_else(|_| std::process::exit(2));
     // The terminal client handles its own signals; it must not inherit the server's.
     if let Some(Command::Join(args)) = cli.command {
         return sanctuary::term::run(args);
@@ -30,8 +33,6 @@ fn main() -> ExitCode {
     let mut stdout = std::io::stdout();
     let _ = stdout.write_all(running.banner().as_bytes());
     let _ = stdout.flush();
-    // Parsing flags and starting up went deep; from here this thread only waits.
-    sanctuary::stack::release_unused();
     signals.wait();
     running.shutdown(Duration::from_millis(500));
     // Let the close frames leave before the process (and every socket) ends.

@@ -2,14 +2,20 @@
 //! moments (the handshake, a join's proof, a create's X25519) touch pages that its idle
 //! read, a few hundred bytes deep, never uses again, and the kernel keeps them resident
 //! for the thread's whole life: four pages per idle client where one or two are in use.
-//! The main thread likewise parses flags and starts the server, then only waits.
 //! `MADV_DONTNEED` drops them; the next deep call gets fresh zero pages, so whatever
 //! those calls left on the stack is gone with them too.
 
 /// Drops the stack pages below the caller's frame. Cheap (two library calls and one
-/// system call), but not free: call it when a thread goes quiet, not per frame.
+/// system call), but not free: call it when a thread goes quiet, not per frame. Not on
+/// the main thread, where it does nothing: musl finds that stack's extent by probing
+/// with mremap() page by page (under qemu-user for minutes), and what lies below it is
+/// not the thread's own.
 #[inline(never)]
 pub fn release_unused() {
+    // SAFETY: getpid and the gettid system call take no arguments and cannot fail.
+    if unsafe { libc::syscall(libc::SYS_gettid) } == libc::c_long::from(unsafe { libc::getpid() }) {
+        return;
+    }
     let marker = 0u8;
     let here = std::hint::black_box(&marker) as *const u8 as usize;
     let Some(low) = lowest_address() else {
@@ -39,9 +45,8 @@ pub fn release_unused() {
 /// (a few hundred bytes), with room to spare. The test below checks it at every depth.
 const BELOW_MARKER: usize = 1024;
 
-/// Spawned threads have small stacks, and musl reports the main thread's as the part
-/// mapped so far; glibc reports the main thread's as its rlimit (8 MiB), not all of it
-/// mapped, and such a thread is left alone.
+/// Spawned threads have small stacks; a larger reported span is not one of them and
+/// is left alone.
 const MAX_SPAN: usize = 1024 * 1024;
 
 /// The lowest address of the calling thread's stack, as the C library reports it.
