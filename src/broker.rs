@@ -209,7 +209,11 @@ impl Broker {
         }
     }
 
-    /// Handles one event; false once the server is shut down.
+    /// Handles one event; false once the server is shut down. Not inlined into the
+    /// receive loop: its frame is large (every request's handling is inlined here),
+    /// and the stack probes at its entry touch every page of it, so an idle broker
+    /// would hold them while it waits.
+    #[inline(never)]
     fn on(&mut self, event: Event) -> bool {
         let rooms = self.rooms.len();
         match event {
